@@ -1,0 +1,1 @@
+"""Hardware library for store-edge: transports, ESC/POS, status."""

@@ -1,0 +1,1 @@
+"""Orders: the contract's Order document and its lifecycle."""
