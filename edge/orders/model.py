@@ -105,7 +105,9 @@ class Order(_Strict):
     totals: Totals | None = None
     payment: Payment | None = None
     notes: ShortText | None = None
-    allergens: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)] = []
+    allergens: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)
+    ] = []
 
     @property
     def display_id(self) -> str:

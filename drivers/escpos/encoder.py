@@ -1,0 +1,151 @@
+"""ESC/POS bytes for a ticket document, python-escpos serving only as the command encoder."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from escpos.printer import Dummy
+
+from .codepages import DEFAULT_ENCODING, normalize_encoding, select_codepage, transliterate_report
+from .document import Align, Block, Columns, Cut, Feed, Rule, Text
+
+log = logging.getLogger(__name__)
+
+MIN_WIDTH = 8
+
+
+def encode(blocks: Sequence[Block], *, width: int = 48, encoding: str = DEFAULT_ENCODING) -> bytes:
+    """One print job: `ESC @`, `ESC t n`, then the blocks; unprintable characters are logged."""
+    data, unprintable = encode_report(blocks, width=width, encoding=encoding)
+    if unprintable:
+        log.warning(
+            "characters printed as '?' (not in %s): %s", encoding, " ".join(map(ascii, unprintable))
+        )
+    return data
+
+
+def encode_report(
+    blocks: Sequence[Block], *, width: int = 48, encoding: str = DEFAULT_ENCODING
+) -> tuple[bytes, list[str]]:
+    """The job `encode` builds, and the distinct characters that were printed as "?"."""
+    if width < MIN_WIDTH:
+        raise ValueError(f"a printer is at least {MIN_WIDTH} columns wide, not {width}")
+    job = _Job(width, normalize_encoding(encoding))
+    for block in blocks:
+        job.add(block)
+    return job.output(), job.unprintable()
+
+
+class _Job:
+    """Renders blocks into a python-escpos Dummy printer, writing text bytes itself."""
+
+    def __init__(self, width: int, encoding: str) -> None:
+        self._width = width
+        self._encoding = encoding
+        self._unprintable: dict[str, None] = {}
+        self._printer = Dummy()
+        self._printer.hw("INIT")
+        # python-escpos would pick code pages per character and forgets them after ESC @.
+        self._printer._raw(select_codepage(encoding))
+
+    def output(self) -> bytes:
+        return bytes(self._printer.output)
+
+    def unprintable(self) -> list[str]:
+        return list(self._unprintable)
+
+    def add(self, block: Block) -> None:
+        match block:
+            case Text():
+                self._add_text(block)
+            case Columns():
+                self._add_columns(block)
+            case Rule():
+                spelled, unprintable = transliterate_report(block.char, self._encoding)
+                char = "-" if unprintable or not spelled else spelled  # decoration: no "?"
+                self._line((char * self._width)[: self._width])
+            case Feed():
+                self._printer._raw(b"\n" * block.lines)
+            case Cut():
+                self._printer.cut()
+
+    def _add_text(self, block: Text) -> None:
+        columns = self._width // 2 if block.double_width else self._width
+        hang = " " * min(block.hanging_indent, columns // 2)
+        lines: list[str] = []
+        for paragraph in self._spell(block.text).split("\n"):
+            lines += _wrap(paragraph, columns, hang) or [""]
+        with self._styled(
+            bold=block.bold,
+            double_height=block.double_height,
+            double_width=block.double_width,
+            inverse=block.inverse,
+            underline=block.underline,
+            align=block.align,
+        ):
+            for line in lines:
+                self._line(line)
+
+    def _add_columns(self, block: Columns) -> None:
+        left, right, width = self._spell(block.left), self._spell(block.right), self._width
+        room = width - len(right) - 1
+        if not right:
+            lines = _wrap(left, width) or [""]
+        elif room >= width // 2:
+            lines = _wrap(left, room) or [""]
+            lines[0] += " " * (width - len(lines[0]) - len(right)) + right
+        else:  # too long to share a line: right text on its own lines, right-aligned
+            lines = _wrap(left, width) + [part.rjust(width) for part in _wrap(right, width)]
+        with self._styled(bold=block.bold, double_height=block.double_height):
+            for line in lines:
+                self._line(line)
+
+    def _spell(self, text: str) -> str:
+        spelled, unprintable = transliterate_report(text, self._encoding)
+        self._unprintable.update(dict.fromkeys(unprintable))
+        return spelled
+
+    def _line(self, line: str) -> None:
+        self._printer._raw(line.encode(self._encoding) + b"\n")
+
+    @contextmanager
+    def _styled(
+        self,
+        *,
+        bold: bool = False,
+        double_height: bool = False,
+        double_width: bool = False,
+        inverse: bool = False,
+        underline: bool = False,
+        align: Align = "left",
+    ) -> Iterator[None]:
+        """Switch on the block's non-default styles, and back off afterwards."""
+        on: dict[str, Any] = {}
+        off: dict[str, Any] = {}
+        if double_height or double_width:
+            on.update(double_height=double_height, double_width=double_width)
+            off["normal_textsize"] = True
+        if bold:
+            on["bold"], off["bold"] = True, False
+        if underline:
+            on["underline"], off["underline"] = 1, 0
+        if inverse:
+            on["invert"], off["invert"] = True, False
+        if align != "left":
+            on["align"], off["align"] = align, "left"
+        if on:
+            self._printer.set(**on)
+        yield
+        if off:
+            self._printer.set(**off)
+
+
+def _wrap(text: str, width: int, hang: str = "") -> list[str]:
+    """Word-wrap to `width` columns, breaking words longer than a line."""
+    return textwrap.wrap(
+        text, width, subsequent_indent=hang, break_long_words=True, break_on_hyphens=True
+    )

@@ -1,0 +1,40 @@
+"""Real-time status (`DLE EOT`) over any bidirectional transport."""
+
+from __future__ import annotations
+
+import logging
+
+from drivers.escpos.status import (
+    STATUS_OFFLINE_CAUSE,
+    STATUS_PAPER,
+    STATUS_PRINTER,
+    PrinterStatus,
+    StatusByteError,
+)
+from drivers.transports.base import PrinterTransport
+
+log = logging.getLogger(__name__)
+
+
+class NoStatusAnswer(Exception):
+    """The printer did not answer a status request in time (some models never do)."""
+
+
+async def _ask(transport: PrinterTransport, request: bytes, timeout: float) -> int:
+    await transport.write(request)
+    answer = await transport.read(1, timeout)
+    if not answer:
+        raise NoStatusAnswer(f"no answer to {request.hex(' ')} within {timeout:g} s")
+    return answer[-1]
+
+
+async def query_status(transport: PrinterTransport, timeout: float = 1.5) -> PrinterStatus:
+    """Ask printer, offline-cause and paper status; raises NoStatusAnswer or StatusByteError."""
+    await transport.drain_input()  # a late answer to an earlier request must not be misread
+    printer = await _ask(transport, STATUS_PRINTER, timeout)
+    offline_cause = await _ask(transport, STATUS_OFFLINE_CAUSE, timeout)
+    paper = await _ask(transport, STATUS_PAPER, timeout)
+    return PrinterStatus.from_bytes(printer, offline_cause, paper)
+
+
+__all__ = ["NoStatusAnswer", "PrinterStatus", "StatusByteError", "query_status"]

@@ -1,0 +1,133 @@
+"""The `edge` command line (CONTRACT §6): exit 0 success, 1 failure, 2 usage; `--json`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from edge import __version__
+from edge.config import Config, ConfigError, find_config_path, load_config
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $EDGE_CONFIG, /etc/store-edge/edge.toml, ./edge.toml).",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    """Print `data` as JSON, or call `human` to print it for people."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        human()
+
+
+def fail(as_json: bool, message: str, **extra: Any) -> NoReturn:
+    """Report a failure and exit 1."""
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message, **extra}, ensure_ascii=False))
+    else:
+        click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def load(config_path: str | None, as_json: bool) -> Config:
+    """Load the config or exit 1 with every problem listed."""
+    path = find_config_path(config_path)
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "ok": False,
+                        "file": str(err.path),
+                        "issues": [
+                            {"file": i.file, "line": i.line, "key": i.key, "message": i.message}
+                            for i in err.issues
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            for issue in err.issues:
+                click.secho(str(issue), fg="red", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edge")
+def main() -> None:
+    """store-edge: delivery orders to kitchen tickets and the POS, offline-first."""
+
+
+@main.command()
+@_config_option
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+def run(config_path: str | None, log_level: str | None) -> None:
+    """Run the daemon in the foreground (what systemd runs)."""
+    from edge.daemon import Daemon
+    from edge.errors import EdgeError
+
+    config = load(config_path, as_json=False)
+    logging.basicConfig(
+        level=(log_level or config.log.level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(Daemon(config).run())
+    except EdgeError as err:
+        logging.getLogger("edge").critical("%s", err)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("check-config")
+@_config_option
+@_json_option
+def check_config(config_path: str | None, as_json: bool) -> None:
+    """Validate the config file; every error with its line number."""
+    config = load(config_path, as_json)
+    path = find_config_path(config_path)
+    emit(
+        as_json,
+        {"ok": True, "file": str(path), "store": config.store.id, "printers": len(config.printers)},
+        lambda: click.echo(
+            f"{path}: OK (store {config.store.id}, {len(config.printers)} printer(s), "
+            f"cloud {'on' if config.cloud else 'off'}, pos {config.pos.kind})"
+        ),
+    )
+
+
+def _register_groups() -> None:
+    from edge.cli_orders import orders
+    from edge.cli_printers import printers
+    from edge.cli_tools import demo, doctor
+
+    main.add_command(orders)
+    main.add_command(printers)
+    main.add_command(doctor)
+    main.add_command(demo)
+
+
+def control_socket(config: Config) -> Path:
+    """Where the running daemon listens."""
+    return config.control_socket_path
+
+
+_register_groups()

@@ -1,0 +1,1 @@
+"""The cloud link: MQTT 5 to the aggregator's broker."""

@@ -1,0 +1,217 @@
+"""Decode and apply a batch of inbound MQTT messages in one durable transaction.
+
+Everything a message causes (order rows, jobs, events, dead letters, command replies)
+is committed together, and only then are the messages acknowledged (CONTRACT §2).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from edge import outbox
+from edge.cloud.topics import Topics
+from edge.commands import CommandContext, Reply, run_command
+from edge.orders.intake import Intake, Lifecycle, apply_order
+from edge.orders.model import Order
+
+MAX_PAYLOAD = 256 * 1024
+_MAX_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message as received, independent of the MQTT library."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+@dataclass
+class Applied:
+    """What a committed batch asks the rest of the daemon to do."""
+
+    printers: set[str] = field(default_factory=set)
+    scheduler: bool = False
+    replies: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+    pruned: int = 0
+
+    def merge(self, intake: Intake) -> None:
+        """Fold one order's effects in."""
+        self.printers |= intake.printers
+        self.scheduler = self.scheduler or intake.scheduler
+
+
+@dataclass(frozen=True)
+class _Rejected:
+    kind: str  # "order" | "command" | "events-ack" | "settings" | "unknown"
+    reason: str
+    errors: list[dict[str, Any]]
+    order_id: str | None = None
+    command_id: str | None = None
+
+
+def _errors(err: pydantic.ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in err.errors(include_url=False)[:_MAX_ERRORS]
+    ]
+
+
+def _readable_id(payload: bytes) -> str | None:
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    value = doc.get("id") if isinstance(doc, dict) else None
+    if isinstance(value, str) and 1 <= len(value) <= 64:
+        return value
+    return None
+
+
+class EventsAck(pydantic.BaseModel):
+    """`in/events-ack`: events up to `seq` are stored by the cloud."""
+
+    model_config = pydantic.ConfigDict(strict=True, extra="ignore")
+    seq: int = pydantic.Field(ge=0)
+
+
+class Command(pydantic.BaseModel):
+    """A command of CONTRACT §5."""
+
+    model_config = pydantic.ConfigDict(strict=True, extra="ignore")
+    id: str = pydantic.Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    name: str = pydantic.Field(min_length=1, max_length=64)
+    args: dict[str, Any] = {}
+
+
+Decoded = Order | Command | EventsAck | dict[str, Any] | _Rejected
+
+
+def decode(topics: Topics, msg: Inbound) -> Decoded:
+    """Validate one payload; never raises."""
+    kind = {
+        topics.orders: "order",
+        topics.commands: "command",
+        topics.events_ack: "events-ack",
+        topics.settings: "settings",
+    }.get(msg.topic, "unknown")
+    if kind == "unknown":
+        return _Rejected(
+            "unknown", "wrong_topic", [{"msg": f"not a topic of this store: {msg.topic}"}]
+        )
+    if len(msg.payload) > MAX_PAYLOAD:
+        return _Rejected(
+            kind,
+            "too_large",
+            [{"msg": f"payload of {len(msg.payload)} bytes exceeds {MAX_PAYLOAD}"}],
+            order_id=_readable_id(msg.payload[:4096]) if kind == "order" else None,
+        )
+    models: dict[str, type[pydantic.BaseModel]] = {
+        "order": Order,
+        "command": Command,
+        "events-ack": EventsAck,
+    }
+    model = models.get(kind)
+    try:
+        if model is None:  # settings: any JSON object, kept for the POS link
+            doc = json.loads(msg.payload) if msg.payload else {}
+            if not isinstance(doc, dict):
+                return _Rejected(kind, "invalid", [{"msg": "settings must be a JSON object"}])
+            return doc
+        return model.model_validate_json(msg.payload)  # type: ignore[return-value]
+    except pydantic.ValidationError as err:
+        errors = _errors(err)
+        reason = "invalid_json" if any(e["type"] == "json_invalid" for e in errors) else "invalid"
+        rid = _readable_id(msg.payload)
+        return _Rejected(
+            kind,
+            reason,
+            errors,
+            order_id=rid if kind == "order" else None,
+            command_id=rid if kind == "command" else None,
+        )
+    except (ValueError, UnicodeDecodeError) as err:
+        return _Rejected(kind, "invalid_json", [{"msg": str(err)[:200]}])
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """What applying inbound messages needs to know."""
+
+    topics: Topics
+    life: Lifecycle
+    retention_s: float
+    retention_max: int
+    commands: CommandContext
+
+
+def apply_batch(
+    conn: sqlite3.Connection,
+    settings: InboundSettings,
+    batch: Sequence[tuple[Inbound, Decoded]],
+    reply_to: Callable[[Inbound], str],
+) -> Applied:
+    """Apply decoded messages in arrival order inside the caller's transaction."""
+    applied = Applied()
+    for msg, item in batch:
+        if isinstance(item, Order):
+            applied.merge(apply_order(conn, item, msg.payload.decode(), settings.life))
+        elif isinstance(item, Command):
+            reply = run_command(conn, settings.commands, item.id, item.name, item.args)
+            applied.printers |= reply.printers
+            applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
+        elif isinstance(item, EventsAck):
+            applied.pruned += _confirm_events(conn, settings, item.seq)
+        elif isinstance(item, _Rejected):
+            _reject(conn, msg, item, applied, reply_to)
+        else:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('cloud_settings', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(item),),
+            )
+    return applied
+
+
+def _confirm_events(conn: sqlite3.Connection, settings: InboundSettings, seq: int) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'confirmed_seq'").fetchone()
+    confirmed = max(seq, int(row[0]) if row else 0)
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('confirmed_seq', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(confirmed),),
+    )
+    return outbox.prune(conn, confirmed, settings.retention_s, settings.retention_max)
+
+
+def _reject(
+    conn: sqlite3.Connection,
+    msg: Inbound,
+    item: _Rejected,
+    applied: Applied,
+    reply_to: Callable[[Inbound], str],
+) -> None:
+    conn.execute(
+        "INSERT INTO dead_letters (topic, payload, reason, errors, received_at)"
+        " VALUES (?, ?, ?, ?, strftime('%s', 'now'))",
+        (msg.topic, msg.payload[: MAX_PAYLOAD + 1], item.reason, json.dumps(item.errors)),
+    )
+    if item.kind == "order":
+        outbox.add_event(
+            conn, "order.rejected", item.order_id, {"reason": item.reason, "errors": item.errors}
+        )
+    elif item.kind == "command" and item.command_id is not None:
+        reply = Reply.failure(item.command_id, "invalid_command", _summary(item.errors))
+        applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e.get('loc', '')}: {e['msg']}".lstrip(": ") for e in errors[:5])

@@ -1,0 +1,171 @@
+"""Cloud commands of CONTRACT §5, each carried out at most once per command id."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge import jobs, outbox
+from edge.orders.intake import printers_that_printed
+from edge.orders.routing import PrinterRoute, printers_for
+
+
+@dataclass
+class Reply:
+    """A command reply document plus the printers it queued work for."""
+
+    document: dict[str, Any]
+    printers: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def success(command_id: str, result: Mapping[str, Any]) -> Reply:
+        """`{"id", "ok": true, "result"}`."""
+        return Reply({"id": command_id, "ok": True, "result": dict(result)})
+
+    @staticmethod
+    def failure(command_id: str, code: str, message: str) -> Reply:
+        """`{"id", "ok": false, "error": {"code", "message"}}`."""
+        return Reply({"id": command_id, "ok": False, "error": {"code": code, "message": message}})
+
+    def payload(self) -> bytes:
+        """The reply as published."""
+        return json.dumps(self.document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What commands may read of the running daemon (thread-safe snapshots only)."""
+
+    store_id: str
+    version: str
+    routes: Sequence[PrinterRoute]
+    snapshot: Callable[[], dict[str, Any]] = dict
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; becomes an error reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_command(
+    conn: sqlite3.Connection,
+    ctx: CommandContext,
+    command_id: str,
+    name: str,
+    args: Mapping[str, Any],
+) -> Reply:
+    """Carry out a command inside the caller's transaction, or repeat the stored reply."""
+    row = conn.execute("SELECT reply FROM commands WHERE id = ?", (command_id,)).fetchone()
+    if row is not None:
+        return Reply(json.loads(row[0]))
+    handler = _HANDLERS.get(name)
+    try:
+        if handler is None:
+            raise CommandError("unknown_command", f"unknown command {name!r}")
+        result, printers = handler(conn, ctx, dict(args))
+        reply = Reply.success(command_id, result)
+        reply.printers = printers
+    except CommandError as err:
+        reply = Reply.failure(command_id, err.code, str(err))
+    conn.execute(
+        "INSERT INTO commands (id, name, reply, received_at) VALUES (?, ?, ?, ?)",
+        (command_id, name[:64], json.dumps(reply.document), time.time()),
+    )
+    return reply
+
+
+_Result = tuple[dict[str, Any], set[str]]
+
+
+def _str_arg(args: Mapping[str, Any], key: str, *, required: bool) -> str | None:
+    value = args.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise CommandError("invalid_args", f"argument {key!r} must be a non-empty string")
+    return value
+
+
+def _ping(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    return {"pong": True, "version": ctx.version}, set()
+
+
+def _status(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    snapshot = ctx.snapshot()
+    return {
+        "store_id": ctx.store_id,
+        "version": ctx.version,
+        "last_seq": outbox.last_seq(conn),
+        "queues": jobs.queue_counts(conn),
+        **snapshot,
+    }, set()
+
+
+def _printer_names(ctx: CommandContext) -> set[str]:
+    return {r.name for r in ctx.routes}
+
+
+def _reprint(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    order_id = _str_arg(args, "order_id", required=True)
+    printer = _str_arg(args, "printer", required=False)
+    row = conn.execute("SELECT revision, brand FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None:
+        raise CommandError("not_found", f"no order {order_id}")
+    if printer is not None:
+        if printer not in _printer_names(ctx):
+            raise CommandError("not_found", f"no printer {printer}")
+        targets = [printer]
+    else:
+        assert order_id is not None
+        printed = printers_that_printed(conn, order_id)
+        targets = sorted(printed) or [
+            r.name for r in printers_for(ctx.routes, "kitchen", row["brand"])
+        ]
+    if not targets:
+        raise CommandError("unroutable", "no printer prints this order's kitchen ticket")
+    job_ids = [
+        jobs.add_print_job(
+            conn,
+            printer=p,
+            ticket="kitchen",
+            order_id=order_id,
+            revision=row["revision"],
+            reprint=True,
+        )
+        for p in targets
+    ]
+    return {"order_id": order_id, "printers": targets, "jobs": job_ids}, set(targets)
+
+
+def _print_test(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    printer = _str_arg(args, "printer", required=True)
+    assert printer is not None
+    if printer not in _printer_names(ctx):
+        raise CommandError("not_found", f"no printer {printer}")
+    job = jobs.add_print_job(conn, printer=printer, ticket="test", order_id=None, revision=None)
+    return {"printer": printer, "job": job}, {printer}
+
+
+def _replay(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    from_seq = args.get("from_seq")
+    if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 0:
+        raise CommandError("invalid_args", "argument 'from_seq' must be an integer >= 0")
+    (oldest,) = conn.execute("SELECT MIN(seq) FROM events").fetchone()
+    count = outbox.mark_unpublished_from(conn, from_seq)
+    return {"from_seq": from_seq, "oldest_seq": oldest, "count": count}, set()
+
+
+_HANDLERS: dict[str, Callable[[sqlite3.Connection, CommandContext, dict[str, Any]], _Result]] = {
+    "ping": _ping,
+    "status": _status,
+    "reprint": _reprint,
+    "print_test": _print_test,
+    "replay": _replay,
+}

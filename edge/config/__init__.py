@@ -1,0 +1,47 @@
+"""Configuration: the TOML file of CONTRACT §1, its discovery, validation and secrets."""
+
+from edge.config.load import (
+    ConfigError,
+    ConfigIssue,
+    find_config_path,
+    format_key,
+    load_config,
+    read_secret,
+)
+from edge.config.model import (
+    CREDENTIAL_MQTT_PASSWORD,
+    CREDENTIAL_POS_TOKEN,
+    CardReaderConfig,
+    CloudConfig,
+    Config,
+    ControlConfig,
+    DatabaseConfig,
+    LogConfig,
+    OrdersConfig,
+    PosConfig,
+    PrinterConfig,
+    StoreConfig,
+)
+from edge.config.uris import BrokerAddress
+
+__all__ = [
+    "CREDENTIAL_MQTT_PASSWORD",
+    "CREDENTIAL_POS_TOKEN",
+    "BrokerAddress",
+    "CardReaderConfig",
+    "CloudConfig",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "ControlConfig",
+    "DatabaseConfig",
+    "LogConfig",
+    "OrdersConfig",
+    "PosConfig",
+    "PrinterConfig",
+    "StoreConfig",
+    "find_config_path",
+    "format_key",
+    "load_config",
+    "read_secret",
+]

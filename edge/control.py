@@ -1,0 +1,89 @@
+"""The local control socket: one JSON request per line from the `edge` CLI, one JSON reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from edge.errors import DaemonNotRunningError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+_MAX_REQUEST = 64 * 1024
+
+
+class ControlServer:
+    """Serves `{"command": NAME, "args": {...}}` lines on a Unix socket (mode 0660)."""
+
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self.path = path
+        self.handler = handler
+        self._server: asyncio.AbstractServer | None = None
+
+    async def run(self) -> None:
+        """Serve until cancelled, then remove the socket file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=_MAX_REQUEST
+        )
+        os.chmod(self.path, 0o660)
+        try:
+            async with self._server:
+                await self._server.serve_forever()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(30):
+                line = await reader.readline()
+                try:
+                    request = json.loads(line)
+                    command = request["command"]
+                    args = request.get("args") or {}
+                    if not isinstance(command, str) or not isinstance(args, dict):
+                        raise TypeError("command must be a string and args an object")
+                    reply = await self.handler(command, args)
+                except (ValueError, KeyError, TypeError) as err:
+                    reply = {"ok": False, "error": {"code": "bad_request", "message": str(err)}}
+                writer.write(json.dumps(reply).encode() + b"\n")
+                await writer.drain()
+        except (TimeoutError, ConnectionError) as err:
+            log.debug("control: client went away: %s", err)
+        finally:
+            writer.close()
+
+
+async def call(
+    path: Path, command: str, args: dict[str, Any] | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Send one request to the running daemon; raises DaemonNotRunningError if nobody answers."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=16 * 1024 * 1024)
+            try:
+                writer.write(json.dumps({"command": command, "args": args or {}}).encode() + b"\n")
+                await writer.drain()
+                line = await reader.readline()
+            finally:
+                writer.close()
+    except (FileNotFoundError, ConnectionRefusedError) as err:
+        raise DaemonNotRunningError(f"the daemon is not running (no answer on {path})") from err
+    except TimeoutError as err:
+        raise DaemonNotRunningError(
+            f"the daemon did not answer on {path} within {timeout:g} s"
+        ) from err
+    if not line:
+        raise DaemonNotRunningError(f"the daemon closed {path} without answering")
+    reply: dict[str, Any] = json.loads(line)
+    return reply

@@ -1,0 +1,228 @@
+"""`edge run`: every long-lived task of the daemon in one TaskGroup, and an orderly shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+import time
+from typing import Any
+
+from edge import __version__, jobs
+from edge.cloud.inbound import Applied, InboundSettings
+from edge.cloud.link import BrokerSettings, CloudLink, Identity
+from edge.cloud.topics import Topics
+from edge.commands import CommandContext, run_command
+from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
+from edge.control import ControlServer
+from edge.db import Database, Durability
+from edge.ids import ulid
+from edge.orders.intake import Intake, Lifecycle
+from edge.orders.routing import PrinterRoute
+from edge.printing.render import PrinterSettings, TicketStyle
+from edge.printing.worker import PrinterWorker
+from edge.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+def _device_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+    if row:
+        return str(row[0])
+    device_id = "dev_" + ulid()
+    conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
+    return device_id
+
+
+def broker_settings(config: Config) -> BrokerSettings | None:
+    """The broker connection settings of `[cloud]`, or None when offline."""
+    cloud = config.cloud
+    if cloud is None:
+        return None
+    return BrokerSettings(
+        scheme=cloud.scheme,
+        host=str(cloud.socket_path) if cloud.scheme == "unix" else (cloud.host or ""),
+        port=cloud.port or 0,
+        client_id=config.cloud_client_id,
+        username=cloud.username or None,
+        password=read_secret(cloud.password_file, CREDENTIAL_MQTT_PASSWORD),
+        ca_file=cloud.ca_file or None,
+        cert_file=cloud.cert_file or None,
+        key_file=cloud.key_file or None,
+        keepalive_s=cloud.keepalive_s,
+        session_expiry_s=cloud.session_expiry_s,
+        receive_maximum=cloud.receive_maximum,
+        backoff_initial_s=cloud.backoff_initial_s,
+        backoff_max_s=cloud.backoff_max_s,
+    )
+
+
+class Daemon:
+    """The running store-edge: cloud link, printer workers, scheduler, control socket."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started = time.time()
+        self.db = Database(config.database.path)
+        self.routes = [
+            PrinterRoute(p.name, tuple(p.roles), tuple(p.brands), p.copies) for p in config.printers
+        ]
+        self.life = Lifecycle(self.routes, release_lead_s=config.orders.release_lead_min * 60.0)
+        self.style = TicketStyle(
+            locale=config.store.locale, timezone=config.store.timezone, store_name=config.store.name
+        )
+        self.workers = {
+            p.name: PrinterWorker(
+                PrinterSettings(
+                    name=p.name,
+                    uri=p.uri,
+                    width=p.width,
+                    encoding=p.encoding,
+                    copies=p.copies,
+                    connect_timeout_s=p.connect_timeout_s,
+                    write_timeout_s=p.write_timeout_s,
+                    status_interval_s=p.status_interval_s,
+                ),
+                self.db,
+                self.style,
+                self._events_added,
+            )
+            for p in config.printers
+        }
+        self.scheduler = Scheduler(self.db, self.life, self._woken)
+        self.commands = CommandContext(
+            store_id=config.store.id,
+            version=__version__,
+            routes=self.routes,
+            snapshot=self.snapshot,
+        )
+        self.link: CloudLink | None = None
+        self.stopping = asyncio.Event()
+
+    # ---- wiring ---------------------------------------------------------------------------
+
+    def _events_added(self) -> None:
+        if self.link is not None:
+            self.link.outbox_ready.set()
+
+    def _wake_printers(self, names: set[str]) -> None:
+        for name in names:
+            worker = self.workers.get(name)
+            if worker is not None:
+                worker.wake.set()
+
+    def _woken(self, intake: Intake) -> None:
+        self._wake_printers(intake.printers)
+        self._events_added()
+
+    def _applied(self, applied: Applied) -> None:
+        self._wake_printers(applied.printers)
+        if applied.scheduler:
+            self.scheduler.wake.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """In-memory state for the `status` command (read from any thread)."""
+        link = self.link
+        return {
+            "uptime_s": round(time.time() - self.started, 1),
+            "printers": [w.snapshot() for w in self.workers.values()],
+            "cloud": {
+                "configured": self.config.cloud is not None,
+                "connected": bool(link and link.connected),
+                "last_error": link.last_error if link else None,
+            },
+            "pos": {"kind": self.config.pos.kind, "linked": False},
+        }
+
+    async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.db.write(
+            lambda c: run_command(c, self.commands, "local-" + ulid(), command, args),
+            Durability.FULL,
+        )
+        self._wake_printers(reply.printers)
+        self._events_added()
+        return reply.document
+
+    # ---- run ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or `stopping` is set), then shut down in order."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        async with self.db:
+            interrupted = await self.db.write(jobs.recover_interrupted, Durability.FULL)
+            for job in interrupted:
+                log.warning(
+                    "job %d (%s %s) was interrupted; it will be retried",
+                    job.id,
+                    job.kind,
+                    job.order_id or "",
+                )
+            device_id = await self.db.write(_device_id, Durability.FULL)
+            broker = broker_settings(self.config)
+            if broker is not None:
+                cloud = self.config.cloud
+                assert cloud is not None
+                cloud_days = cloud.event_retention_h * 3600.0
+                self.link = CloudLink(
+                    broker,
+                    Topics(cloud.topic_prefix, self.config.store.id),
+                    Identity(device_id=device_id, boot_id="boot_" + ulid(), version=__version__),
+                    self.db,
+                    InboundSettings(
+                        topics=Topics(cloud.topic_prefix, self.config.store.id),
+                        life=self.life,
+                        retention_s=cloud_days,
+                        retention_max=cloud.event_retention_max,
+                        commands=self.commands,
+                    ),
+                    self._applied,
+                )
+            log.info(
+                "store-edge %s serving store %s: %d printer(s), cloud %s",
+                __version__,
+                self.config.store.id,
+                len(self.workers),
+                "on" if self.link else "off",
+            )
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(w.run(), name=f"printer-{name}")
+                    for name, w in self.workers.items()
+                ]
+                background = [
+                    tg.create_task(self.scheduler.run(), name="scheduler"),
+                    tg.create_task(
+                        ControlServer(self.config.control_socket_path, self._control).run(),
+                        name="control",
+                    ),
+                ]
+                if self.link is not None:
+                    background.append(tg.create_task(self.link.run(), name="cloud-link"))
+                await self.stopping.wait()
+                await self._shutdown(tasks, background)
+
+    async def _shutdown(
+        self, printer_tasks: list[asyncio.Task[None]], background: list[asyncio.Task[None]]
+    ) -> None:
+        log.info("shutting down: stopping intake")
+        if self.link is not None:
+            self.link.stop_intake()
+        for worker in self.workers.values():
+            worker.stop()
+        longest = max((w.printer.write_timeout_s for w in self.workers.values()), default=0.0)
+        if printer_tasks:
+            # Bounded by the write deadline: an in-flight ticket finishes or is parked for retry.
+            await asyncio.wait(printer_tasks, timeout=longest + 5.0)
+            for task in printer_tasks:
+                task.cancel()
+        if self.link is not None:
+            await self.link.say_goodbye()
+        for task in background:
+            task.cancel()
+        log.info("stopped")

@@ -1,0 +1,106 @@
+"""Ordered schema migrations, applied at start-up; `PRAGMA user_version` is the schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge.errors import DatabaseError
+
+# Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: orders, jobs, the event outbox, dead letters, command replies, settings.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE orders (
+        id            TEXT PRIMARY KEY,
+        revision      INTEGER NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'cancelled')),
+        payload       TEXT NOT NULL,
+        partner       TEXT NOT NULL,
+        display_id    TEXT NOT NULL,
+        brand         TEXT,
+        scheduled_for TEXT,
+        release_at    REAL,
+        released      INTEGER NOT NULL DEFAULT 0,
+        received_at   REAL NOT NULL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE INDEX orders_received ON orders (received_at);
+    CREATE TABLE jobs (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('print', 'release')),
+        order_id        TEXT,
+        revision        INTEGER,
+        printer         TEXT,
+        ticket          TEXT,
+        copies          INTEGER NOT NULL DEFAULT 1,
+        reprint         INTEGER NOT NULL DEFAULT 0,
+        state           TEXT NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        not_before      REAL NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        created_at      REAL NOT NULL,
+        updated_at      REAL NOT NULL
+    );
+    CREATE INDEX jobs_ready ON jobs (kind, state, printer, not_before, next_attempt_at);
+    CREATE INDEX jobs_order ON jobs (order_id);
+    CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id           TEXT NOT NULL UNIQUE,
+        type         TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        order_id     TEXT,
+        data         TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        published_at REAL
+    );
+    CREATE INDEX events_unpublished ON events (published_at) WHERE published_at IS NULL;
+    CREATE TABLE dead_letters (
+        id          INTEGER PRIMARY KEY,
+        topic       TEXT NOT NULL,
+        payload     BLOB NOT NULL,
+        reason      TEXT NOT NULL,
+        errors      TEXT,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE commands (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        reply       TEXT NOT NULL,
+        received_at REAL NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION; refuse a file written by a newer version."""
+    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    if current > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"database schema version {current} is newer than this store-edge ({SCHEMA_VERSION}); "
+            "upgrade store-edge or restore a backup"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT implicitly; split so a migration is one transaction.
+    return [s.strip() for s in script.split(";") if s.strip()]

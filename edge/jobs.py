@@ -1,0 +1,171 @@
+"""The durable job queue: jobs move queued → running → done | failed | cancelled."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+# Tickets a job can print.
+TICKET_KINDS = ("kitchen", "updated", "cancellation", "manual_entry", "receipt", "test")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the jobs table."""
+
+    id: int
+    kind: str
+    order_id: str | None
+    revision: int | None
+    printer: str | None
+    ticket: str | None
+    copies: int
+    reprint: bool
+    state: str
+    attempts: int
+    not_before: float
+    next_attempt_at: float
+    last_error: str | None
+
+    @staticmethod
+    def from_row(row: sqlite3.Row) -> Job:
+        """Build from a `SELECT * FROM jobs` row."""
+        return Job(
+            id=row["id"],
+            kind=row["kind"],
+            order_id=row["order_id"],
+            revision=row["revision"],
+            printer=row["printer"],
+            ticket=row["ticket"],
+            copies=row["copies"],
+            reprint=bool(row["reprint"]),
+            state=row["state"],
+            attempts=row["attempts"],
+            not_before=row["not_before"],
+            next_attempt_at=row["next_attempt_at"],
+            last_error=row["last_error"],
+        )
+
+
+def add_print_job(
+    conn: sqlite3.Connection,
+    *,
+    printer: str,
+    ticket: str,
+    order_id: str | None,
+    revision: int | None,
+    copies: int = 1,
+    reprint: bool = False,
+    not_before: float = 0.0,
+) -> int:
+    """Queue a ticket for a printer inside the caller's transaction."""
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO jobs (kind, order_id, revision, printer, ticket, copies, reprint, not_before,"
+        " created_at, updated_at) VALUES ('print', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (order_id, revision, printer, ticket, copies, int(reprint), not_before, now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def add_release_job(conn: sqlite3.Connection, order_id: str, revision: int, at: float) -> int:
+    """Queue the release of a scheduled order at `at` (epoch seconds)."""
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO jobs (kind, order_id, revision, not_before, created_at, updated_at)"
+        " VALUES ('release', ?, ?, ?, ?, ?)",
+        (order_id, revision, at, now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def next_print_job(conn: sqlite3.Connection, printer: str, now: float) -> Job | None:
+    """The oldest queued job for `printer` that may run now."""
+    row = conn.execute(
+        "SELECT * FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
+        " AND not_before <= ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
+        (printer, now, now),
+    ).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def next_wakeup(conn: sqlite3.Connection, kind: str, printer: str | None = None) -> float | None:
+    """When the earliest queued job of this kind (and printer) becomes runnable."""
+    sql = (
+        "SELECT MIN(MAX(not_before, next_attempt_at)) FROM jobs WHERE kind = ? AND state = 'queued'"
+    )
+    args: tuple[object, ...] = (kind,)
+    if printer is not None:
+        sql += " AND printer = ?"
+        args = (kind, printer)
+    (value,) = conn.execute(sql, args).fetchone()
+    return float(value) if value is not None else None
+
+
+def due_release_jobs(conn: sqlite3.Connection, now: float) -> list[Job]:
+    """Release jobs whose time has come."""
+    rows = conn.execute(
+        "SELECT * FROM jobs WHERE kind = 'release' AND state = 'queued' AND not_before <= ?"
+        " ORDER BY not_before, id",
+        (now,),
+    ).fetchall()
+    return [Job.from_row(r) for r in rows]
+
+
+def set_state(
+    conn: sqlite3.Connection,
+    job_id: int,
+    state: str,
+    *,
+    error: str | None = None,
+    next_attempt_at: float | None = None,
+    reprint: bool | None = None,
+    count_attempt: bool = False,
+) -> None:
+    """Move a job to `state`, recording the error, retry time and REPRINT mark."""
+    sets = ["state = ?", "updated_at = ?"]
+    args: list[object] = [state, time.time()]
+    if error is not None:
+        sets.append("last_error = ?")
+        args.append(error)
+    if next_attempt_at is not None:
+        sets.append("next_attempt_at = ?")
+        args.append(next_attempt_at)
+    if reprint is not None:
+        sets.append("reprint = ?")
+        args.append(int(reprint))
+    if count_attempt:
+        sets.append("attempts = attempts + 1")
+    args.append(job_id)
+    conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", args)
+
+
+def recover_interrupted(conn: sqlite3.Connection) -> list[Job]:
+    """Re-queue jobs a crash left `running`; a print job among them may have printed: REPRINT."""
+    rows = conn.execute("SELECT * FROM jobs WHERE state = 'running'").fetchall()
+    conn.execute(
+        "UPDATE jobs SET state = 'queued',"
+        " reprint = CASE kind WHEN 'print' THEN 1 ELSE reprint END,"
+        " last_error = 'interrupted', updated_at = ? WHERE state = 'running'",
+        (time.time(),),
+    )
+    return [Job.from_row(r) for r in rows]
+
+
+def order_jobs(conn: sqlite3.Connection, order_id: str) -> list[Job]:
+    """Every job of an order, oldest first."""
+    rows = conn.execute("SELECT * FROM jobs WHERE order_id = ? ORDER BY id", (order_id,)).fetchall()
+    return [Job.from_row(r) for r in rows]
+
+
+def queue_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """Counts of jobs per kind and state (for `status`)."""
+    out: dict[str, dict[str, int]] = {}
+    for kind, state, n in conn.execute(
+        "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state"
+    ).fetchall():
+        out.setdefault(kind, {})[state] = n
+    return out

@@ -1,0 +1,198 @@
+"""Apply a received order revision to the durable state (CONTRACT §3), inside one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge import jobs
+from edge.ids import utc_now_rfc3339
+from edge.orders.model import Order
+from edge.orders.routing import PrinterRoute, printers_for
+from edge.outbox import add_event
+
+# Tickets after which the kitchen has the order on paper.
+_ORDER_TICKETS = ("kitchen", "updated")
+
+
+@dataclass
+class Intake:
+    """What applying an order changed, so the caller can wake the right workers."""
+
+    duplicate: bool = False
+    printers: set[str] = field(default_factory=set)
+    scheduler: bool = False
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """The settings the lifecycle needs."""
+
+    routes: Sequence[PrinterRoute]
+    release_lead_s: float = 1800.0
+
+
+def _release_at(order: Order, lead_s: float) -> float | None:
+    if order.scheduled_for is None:
+        return None
+    return order.scheduled_for.timestamp() - lead_s
+
+
+def apply_order(
+    conn: sqlite3.Connection, order: Order, payload: str, life: Lifecycle, now: float | None = None
+) -> Intake:
+    """Store the order (or recognise a duplicate), queue its tickets and write its events."""
+    now = time.time() if now is None else now
+    prev = conn.execute(
+        "SELECT revision, status, released FROM orders WHERE id = ?", (order.id,)
+    ).fetchone()
+    if prev is not None and order.revision <= prev["revision"]:
+        add_event(
+            conn,
+            "order.received",
+            order.id,
+            {"revision": order.revision, "duplicate": True, "current_revision": prev["revision"]},
+        )
+        return Intake(duplicate=True)
+
+    release_at = _release_at(order, life.release_lead_s)
+    conn.execute(
+        "INSERT INTO orders (id, revision, status, payload, partner, display_id, brand,"
+        " scheduled_for, release_at, released, received_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, status = excluded.status,"
+        " payload = excluded.payload, partner = excluded.partner, display_id = excluded.display_id,"
+        " brand = excluded.brand, scheduled_for = excluded.scheduled_for,"
+        " release_at = excluded.release_at, released = orders.released,"
+        " updated_at = excluded.updated_at",
+        (
+            order.id,
+            order.revision,
+            order.status,
+            payload,
+            order.source.partner,
+            order.display_id,
+            order.brand,
+            order.scheduled_for.isoformat() if order.scheduled_for else None,
+            release_at,
+            now,
+            now,
+        ),
+    )
+    add_event(conn, "order.received", order.id, {"revision": order.revision, "duplicate": False})
+
+    intake = Intake()
+    released = bool(prev["released"]) if prev is not None else False
+    prev_status = prev["status"] if prev is not None else None
+    if order.status == "cancelled":
+        _cancel(conn, order, intake)
+    elif order.status == "accepted" and released and prev_status == "accepted":
+        _update(conn, order, life, intake)
+    elif order.status == "accepted":
+        _accept(conn, order, life, release_at, now, intake)
+    elif order.status == "pending" and not released:
+        # Back to pending before release (rare): hold any scheduled release.
+        _cancel_queued(conn, order.id, kinds=("release",))
+    return intake
+
+
+def _accept(
+    conn: sqlite3.Connection,
+    order: Order,
+    life: Lifecycle,
+    release_at: float | None,
+    now: float,
+    intake: Intake,
+) -> None:
+    _cancel_queued(conn, order.id, kinds=("release",))
+    if release_at is not None and release_at > now:
+        jobs.add_release_job(conn, order.id, order.revision, release_at)
+        add_event(conn, "order.scheduled", order.id, {"release_at": utc_now_rfc3339(release_at)})
+        intake.scheduler = True
+        return
+    release(conn, order, life, intake, announce=False)
+
+
+def release(
+    conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake, *, announce: bool
+) -> None:
+    """Mark the order released and queue its kitchen tickets (or report it unroutable)."""
+    conn.execute(
+        "UPDATE orders SET released = 1, updated_at = ? WHERE id = ?", (time.time(), order.id)
+    )
+    if announce:
+        add_event(conn, "order.released", order.id, {"revision": order.revision})
+    routes = printers_for(life.routes, "kitchen", order.brand)
+    if not routes:
+        reason = (
+            f"no printer prints kitchen tickets for brand {order.brand!r}"
+            if order.brand
+            else "no printer prints kitchen tickets"
+        )
+        add_event(conn, "order.unroutable", order.id, {"reason": reason, "ticket": "kitchen"})
+        return
+    for route in routes:
+        jobs.add_print_job(
+            conn,
+            printer=route.name,
+            ticket="kitchen",
+            order_id=order.id,
+            revision=order.revision,
+            copies=route.copies,
+        )
+        intake.printers.add(route.name)
+
+
+def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:
+    printed = printers_that_printed(conn, order.id)
+    # Tickets still waiting will print the new revision: they render the order at print time.
+    for route in printers_for(life.routes, "kitchen", order.brand):
+        if route.name in printed:
+            jobs.add_print_job(
+                conn,
+                printer=route.name,
+                ticket="updated",
+                order_id=order.id,
+                revision=order.revision,
+                copies=route.copies,
+            )
+            intake.printers.add(route.name)
+
+
+def _cancel(conn: sqlite3.Connection, order: Order, intake: Intake) -> None:
+    printed = printers_that_printed(conn, order.id)
+    _cancel_queued(conn, order.id, kinds=("print", "release"))
+    for printer in sorted(printed):
+        jobs.add_print_job(
+            conn, printer=printer, ticket="cancellation", order_id=order.id, revision=order.revision
+        )
+        intake.printers.add(printer)
+    add_event(
+        conn,
+        "order.cancelled",
+        order.id,
+        {"revision": order.revision, "voided_in_pos": False, "printed_at": sorted(printed)},
+    )
+
+
+def printers_that_printed(conn: sqlite3.Connection, order_id: str) -> set[str]:
+    """Printers where the order's ticket printed, or may have (running, or marked REPRINT)."""
+    rows = conn.execute(
+        "SELECT DISTINCT printer FROM jobs WHERE order_id = ? AND kind = 'print'"
+        f" AND ticket IN ({','.join('?' * len(_ORDER_TICKETS))})"
+        " AND (state IN ('done', 'running') OR reprint = 1)",
+        (order_id, *_ORDER_TICKETS),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _cancel_queued(conn: sqlite3.Connection, order_id: str, kinds: tuple[str, ...]) -> None:
+    # A queued ticket marked REPRINT may already be on paper: it stays counted as printed
+    # (printers_that_printed) but is not printed again.
+    conn.execute(
+        f"UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE order_id = ?"
+        f" AND state = 'queued' AND kind IN ({','.join('?' * len(kinds))})",
+        (time.time(), order_id, *kinds),
+    )

@@ -1,0 +1,332 @@
+"""One task per printer: takes its jobs in order, owns the connection, holds jobs during faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drivers.errors import DriverError, PermanentDriverError, TransientDriverError
+from drivers.escpos.status import PrinterStatus, StatusByteError
+from drivers.realtime import NoStatusAnswer, query_status
+from drivers.transports import PrinterTransport, transport_for
+from edge import jobs, outbox
+from edge.backoff import retry_delay
+from edge.crashpoints import crash_point
+from edge.db import Database, Durability
+from edge.jobs import Job
+from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
+
+log = logging.getLogger(__name__)
+
+# While a printer reports a fault, held jobs are re-checked this often.
+HOLD_POLL_S = 2.0
+
+
+class PrinterWorker:
+    """Prints the queued jobs of one printer, one at a time, in job order."""
+
+    def __init__(
+        self,
+        printer: PrinterSettings,
+        db: Database,
+        style: TicketStyle,
+        on_events: Callable[[], None],
+        *,
+        retry_initial_s: float = 1.0,
+        retry_max_s: float = 60.0,
+        status_timeout_s: float = 1.5,
+    ) -> None:
+        self.printer = printer
+        self.db = db
+        self.style = style
+        self.on_events = on_events
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.status_timeout_s = status_timeout_s
+        self.wake = asyncio.Event()
+        self.status: PrinterStatus | None = None
+        self.online: bool | None = None
+        self.answers_status = True
+        self.last_error: str | None = None
+        self.transport: PrinterTransport | None = None
+        self._stopping = False
+        self._printing = False
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `status` reports for this printer."""
+        s = self.status
+        return {
+            "name": self.printer.name,
+            "uri": self.printer.uri,
+            "online": self.online,
+            "paper": s.paper if s else None,
+            "cover_open": s.cover_open if s else None,
+            "answers_status": self.answers_status,
+            "last_error": self.last_error,
+        }
+
+    def stop(self) -> None:
+        """Finish the job being written, then stop."""
+        self._stopping = True
+        self.wake.set()
+        if self._task is not None and not self._printing:
+            self._task.cancel()
+
+    async def run(self) -> None:
+        """Serve the printer's queue until stopped."""
+        self._task = asyncio.current_task()
+        try:
+            while not self._stopping:
+                job = await self.db.read(self._next_job)
+                if job is None:
+                    # Port-9100 printers serve one connection at a time: free it for the POS.
+                    await self._disconnect()
+                    await self._idle()
+                    continue
+                self._printing = True
+                try:
+                    await self._attempt(job)
+                finally:
+                    self._printing = False
+        finally:
+            await self._disconnect()
+
+    def _next_job(self, conn: sqlite3.Connection) -> Job | None:
+        return jobs.next_print_job(conn, self.printer.name, time.time())
+
+    async def _idle(self) -> None:
+        wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "print", self.printer.name))
+        timeout = self.printer.status_interval_s
+        if wakeup is not None:
+            timeout = min(timeout, max(wakeup - time.time(), 0.0))
+        self.wake.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.wake.wait()
+        except TimeoutError:
+            return
+
+    # ---- one attempt ----------------------------------------------------------------------
+
+    async def _attempt(self, job: Job) -> None:
+        try:
+            order_json = await self.db.read(lambda c: _order_payload(c, job.order_id))
+            data = render_job(job, order_json, self.printer, self.style)
+        except (RenderError, ValueError) as err:
+            log.error("printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err)
+            await self._finish(job, "failed", error=str(err), event=("print.failed", False))
+            return
+        try:
+            await self._connect()
+            fault = await self._check_status()
+        except TransientDriverError as err:
+            await self._retry(job, str(err), may_have_printed=False)
+            return
+        except PermanentDriverError as err:
+            await self._retry(job, str(err), may_have_printed=False, permanent=True)
+            return
+        if fault is not None:
+            await self._hold(job, fault)
+            return
+        # Durable before the first byte: a crash from here on means "may have printed".
+        await self.db.write(
+            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
+        )
+        crash_point("before_print")
+        try:
+            assert self.transport is not None
+            await self.transport.write(data)
+            crash_point("after_print")
+            fault = await self._check_status()
+        except DriverError as err:
+            await self._disconnect()
+            sent = getattr(err, "sent", len(data))
+            await self._retry(job, str(err), may_have_printed=sent > 0)
+            return
+        if fault is not None:
+            # The printer stopped during or right after the job: it may be half printed.
+            await self._retry(job, fault, may_have_printed=True, hold=True)
+            return
+        await self._finish(job, "done", event=("order.printed", None))
+
+    async def _connect(self) -> None:
+        if self.transport is not None and self.transport.is_open:
+            return
+        self.transport = transport_for(
+            self.printer.uri,
+            connect_timeout=self.printer.connect_timeout_s,
+            write_timeout=self.printer.write_timeout_s,
+        )
+        try:
+            await self.transport.open()
+        except DriverError:
+            self.transport = None
+            await self._set_status(online=False, status=None, error="unreachable")
+            raise
+        self.answers_status = self.transport.bidirectional
+
+    async def _disconnect(self) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close()
+
+    async def _check_status(self) -> str | None:
+        """The fault that forbids printing now, or None (also when the printer cannot say)."""
+        transport = self.transport
+        if transport is None or not self.answers_status:
+            if self.online is not True:
+                await self._set_status(online=True, status=None, error=None)
+            return None
+        try:
+            status = await query_status(transport, self.status_timeout_s)
+        except NoStatusAnswer:
+            log.info(
+                "printer %s does not answer status requests; printing blind", self.printer.name
+            )
+            self.answers_status = False
+            await self._set_status(online=True, status=None, error=None)
+            return None
+        except StatusByteError as err:
+            log.warning(
+                "printer %s answered garbage to a status request: %s", self.printer.name, err
+            )
+            await self._set_status(online=True, status=None, error="garbled_status")
+            return None
+        await self._set_status(online=status.online, status=status, error=status.fault)
+        return status.fault
+
+    async def _set_status(
+        self, *, online: bool, status: PrinterStatus | None, error: str | None
+    ) -> None:
+        changed = online != self.online or (
+            status is not None and (self.status is None or status != self.status)
+        )
+        self.online = online
+        if status is not None:
+            self.status = status
+        self.last_error = error
+        if not changed:
+            return
+        s = self.status
+        data = {
+            "printer": self.printer.name,
+            "online": online,
+            "paper": s.paper if s else None,
+            "cover_open": s.cover_open if s else None,
+            "error": error,
+        }
+        await self.db.write(
+            lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
+        )
+        self.on_events()
+
+    # ---- outcomes --------------------------------------------------------------------------
+
+    async def _hold(self, job: Job, fault: str) -> None:
+        """Keep the job queued without burning an attempt; tell the cloud once per fault."""
+        first = job.last_error != fault
+        when = time.time() + HOLD_POLL_S
+
+        def _write(c: sqlite3.Connection) -> None:
+            jobs.set_state(c, job.id, "queued", error=fault, next_attempt_at=when)
+            if first:
+                outbox.add_event(
+                    c,
+                    "print.failed",
+                    job.order_id,
+                    {
+                        "printer": self.printer.name,
+                        "reason": fault,
+                        "will_retry": True,
+                        "job": job.id,
+                    },
+                )
+
+        await self.db.write(_write, Durability.NORMAL)
+        if first:
+            self.on_events()
+
+    async def _retry(
+        self,
+        job: Job,
+        reason: str,
+        *,
+        may_have_printed: bool,
+        permanent: bool = False,
+        hold: bool = False,
+    ) -> None:
+        attempts = job.attempts + 1
+        delay = (
+            HOLD_POLL_S if hold else retry_delay(attempts, self.retry_initial_s, self.retry_max_s)
+        )
+        log.warning(
+            "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, reason, delay
+        )
+        reprint = job.reprint or may_have_printed
+
+        def _write(c: sqlite3.Connection) -> None:
+            jobs.set_state(
+                c,
+                job.id,
+                "queued",
+                error=reason,
+                next_attempt_at=time.time() + delay,
+                reprint=reprint,
+            )
+            c.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
+            outbox.add_event(
+                c,
+                "print.failed",
+                job.order_id,
+                {
+                    "printer": self.printer.name,
+                    "reason": reason,
+                    "will_retry": True,
+                    "job": job.id,
+                    "permanent": permanent,
+                },
+            )
+
+        await self.db.write(_write, Durability.FULL)
+        self.on_events()
+
+    async def _finish(
+        self, job: Job, state: str, *, error: str | None = None, event: tuple[str, bool | None]
+    ) -> None:
+        name, will_retry = event
+
+        def _write(c: sqlite3.Connection) -> None:
+            jobs.set_state(c, job.id, state, error=error)
+            if name == "order.printed":
+                data: dict[str, Any] = {
+                    "printer": self.printer.name,
+                    "ticket": job.ticket,
+                    "copies": job.copies,
+                    "reprint": job.reprint,
+                    "job": job.id,
+                }
+            else:
+                data = {
+                    "printer": self.printer.name,
+                    "reason": error,
+                    "will_retry": will_retry,
+                    "job": job.id,
+                }
+            outbox.add_event(c, name, job.order_id, data)
+
+        await self.db.write(_write, Durability.FULL)
+        self.on_events()
+
+
+def _order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None:
+    if order_id is None:
+        return None
+    row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
+    return row[0] if row else None
