@@ -1,0 +1,200 @@
+"""`edge doctor` and `edge demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge import control
+from edge.cli import _config_option, _json_option, emit
+from edge.config import Config, ConfigError, find_config_path, load_config
+from edge.errors import DaemonNotRunningError
+
+
+def _check(name: str, ok: bool | None, detail: str, fix: str = "") -> dict[str, Any]:
+    return {"check": name, "ok": ok, "detail": detail, "fix": fix}
+
+
+def _check_database(config: Config) -> dict[str, Any]:
+    path = Path(config.database.path)
+    if not path.exists():
+        parent = path.parent
+        writable = os.access(parent if parent.exists() else parent.parent, os.W_OK)
+        return _check(
+            "database",
+            writable,
+            f"{path} not created yet",
+            "" if writable else f"make {parent} writable by the store-edge user",
+        )
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            (result,) = conn.execute("PRAGMA quick_check").fetchone()
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            (queued,) = conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()
+    except sqlite3.Error as err:
+        return _check("database", False, f"{path}: {err}", "restore a backup or move the file away")
+    ok = result == "ok"
+    return _check(
+        "database",
+        ok,
+        f"{path}: schema v{version}, integrity {result}, {queued} job(s) waiting",
+        "" if ok else "stop the daemon, back the file up, and run `sqlite3 edge.db .recover`",
+    )
+
+
+async def _check_broker(config: Config) -> dict[str, Any]:
+    cloud = config.cloud
+    if cloud is None:
+        return _check("broker", None, "no [cloud] table: running offline")
+    try:
+        async with asyncio.timeout(5):
+            if cloud.scheme == "unix":
+                _, writer = await asyncio.open_unix_connection(str(cloud.socket_path))
+            else:
+                _, writer = await asyncio.open_connection(cloud.host, cloud.port)
+            writer.close()
+    except (OSError, TimeoutError) as err:
+        return _check(
+            "broker",
+            False,
+            f"{cloud.url}: {err or 'timed out'}",
+            "check the network / firewall towards the broker; orders wait at the broker meanwhile",
+        )
+    return _check("broker", True, f"{cloud.url} reachable")
+
+
+def _check_clock() -> dict[str, Any]:
+    synced = Path("/run/systemd/timesync/synchronized").exists()
+    year = time.gmtime().tm_year
+    if year < 2024:
+        return _check("clock", False, f"clock says {year}", "enable NTP: timedatectl set-ntp true")
+    detail = "NTP synchronized" if synced else "no NTP sync flag (systemd-timesyncd not running?)"
+    return _check(
+        "clock", True if synced else None, f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; {detail}"
+    )
+
+
+async def _doctor(config: Config) -> list[dict[str, Any]]:
+    from edge.cli_printers import probe
+
+    checks = [_check_database(config), await _check_broker(config)]
+    try:
+        reply = await control.call(config.control_socket_path, "status", timeout=5.0)
+        live = reply.get("result", {})
+        cloud = live.get("cloud", {})
+        checks.append(
+            _check(
+                "daemon",
+                True,
+                f"running, up {live.get('uptime_s')} s; cloud "
+                + (
+                    "connected"
+                    if cloud.get("connected")
+                    else f"not connected ({cloud.get('last_error')})"
+                ),
+            )
+        )
+        states = {p["name"]: p for p in live.get("printers", [])}
+    except DaemonNotRunningError as err:
+        checks.append(_check("daemon", False, str(err), "systemctl start store-edge"))
+        states = {}
+    for p in config.printers:
+        state = states.get(p.name) or await probe(p)
+        ok = state.get("online")
+        detail = f"{p.uri}: " + (
+            "online" if ok else f"NOT online ({state.get('error') or state.get('last_error')})"
+        )
+        if state.get("paper") and state.get("paper") != "ok":
+            detail += f", paper {state['paper']}"
+        checks.append(
+            _check(
+                f"printer {p.name}",
+                ok,
+                detail,
+                "" if ok else "check power, cable/network and paper",
+            )
+        )
+    if not config.printers:
+        checks.append(
+            _check("printers", False, "no printer configured", "add a [[printers]] table")
+        )
+    checks.append(
+        _check(
+            "pos",
+            None,
+            f"kind {config.pos.kind}"
+            + (" (nothing injected)" if config.pos.kind == "none" else ""),
+        )
+    )
+    checks.append(_check_clock())
+    return checks
+
+
+@click.command()
+@_config_option
+@_json_option
+def doctor(config_path: str | None, as_json: bool) -> None:
+    """Check config, database, broker, printers, POS link and clock; one line each, with the fix."""
+    path = find_config_path(config_path)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        checks = [_check("config", False, "; ".join(str(i) for i in err.issues), f"edit {path}")]
+        emit(as_json, checks, lambda: _print_checks(checks))
+        raise SystemExit(1) from None
+    checks = [_check("config", True, str(path)), *asyncio.run(_doctor(config))]
+    emit(as_json, checks, lambda: _print_checks(checks))
+    if any(c["ok"] is False for c in checks):
+        raise SystemExit(1)
+
+
+def _print_checks(checks: list[dict[str, Any]]) -> None:
+    marks = {
+        True: click.style(" OK ", fg="green"),
+        False: click.style("FAIL", fg="red"),
+        None: click.style("info", fg="yellow"),
+    }
+    for c in checks:
+        line = f"[{marks[c['ok']]}] {c['check']:<18} {c['detail']}"
+        if c["fix"]:
+            line += click.style(f"  → {c['fix']}", fg="cyan")
+        click.echo(line)
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="demo-out",
+    show_default=True,
+    help="Folder for the emulated printers' tickets (text and PNG), config and database.",
+)
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Keep broker, printers and daemon running after the script.",
+)
+@click.option("--locale", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+def demo(out: str, keep_running: bool, locale: str) -> None:
+    """A self-contained demonstration: local broker, sample orders, emulated printers."""
+    from edge.demo.run import run_demo
+
+    if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+        raise click.ClickException(
+            "mosquitto is not installed: run scripts/bootstrap (or apt-get install mosquitto)"
+        )
+    ok = asyncio.run(run_demo(Path(out), keep_running=keep_running, locale=locale))
+    raise SystemExit(0 if ok else 1)
+
+
+__all__ = ["demo", "doctor", "json"]
