@@ -7,6 +7,7 @@ is committed together, and only then are the messages acknowledged (CONTRACT §2
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,11 @@ from edge.orders.intake import Intake, Lifecycle, apply_order
 from edge.orders.model import Order
 
 MAX_PAYLOAD = 256 * 1024
+# An oversized payload is still parsed (up to this) to name the order it rejects.
+_MAX_PARSE_FOR_ID = 8 * 1024 * 1024
+# Dead letters keep the payload whole for a human to inspect, within reason.
+_MAX_DEAD_LETTER = 16 * 1024 * 1024
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _MAX_ERRORS = 20
 
 
@@ -66,12 +72,14 @@ def _errors(err: pydantic.ValidationError) -> list[dict[str, Any]]:
 
 
 def _readable_id(payload: bytes) -> str | None:
+    if len(payload) > _MAX_PARSE_FOR_ID:
+        return None
     try:
         doc = json.loads(payload)
     except ValueError:
         return None
     value = doc.get("id") if isinstance(doc, dict) else None
-    if isinstance(value, str) and 1 <= len(value) <= 64:
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
         return value
     return None
 
@@ -112,7 +120,7 @@ def decode(topics: Topics, msg: Inbound) -> Decoded:
             kind,
             "too_large",
             [{"msg": f"payload of {len(msg.payload)} bytes exceeds {MAX_PAYLOAD}"}],
-            order_id=_readable_id(msg.payload[:4096]) if kind == "order" else None,
+            order_id=_readable_id(msg.payload) if kind == "order" else None,
         )
     models: dict[str, type[pydantic.BaseModel]] = {
         "order": Order,
@@ -202,7 +210,7 @@ def _reject(
     conn.execute(
         "INSERT INTO dead_letters (topic, payload, reason, errors, received_at)"
         " VALUES (?, ?, ?, ?, strftime('%s', 'now'))",
-        (msg.topic, msg.payload[: MAX_PAYLOAD + 1], item.reason, json.dumps(item.errors)),
+        (msg.topic, msg.payload[:_MAX_DEAD_LETTER], item.reason, json.dumps(item.errors)),
     )
     if item.kind == "order":
         outbox.add_event(

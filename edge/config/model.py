@@ -296,6 +296,18 @@ class PrinterConfig(_Section):
     status_interval_s: float = Field(
         default=30.0, gt=0, description="Extension. Status poll interval while the printer is idle."
     )
+    status_timeout_s: float = Field(
+        default=1.5, gt=0, description="Extension. How long to wait for a status answer."
+    )
+    retry_initial_s: float = Field(
+        default=1.0, gt=0, description="Extension. First retry delay after a failed print."
+    )
+    retry_max_s: float = Field(
+        default=60.0, gt=0, description="Extension. Longest delay between print retries."
+    )
+    fault_poll_s: float = Field(
+        default=2.0, gt=0, description="Extension. How often held jobs re-check a faulty printer."
+    )
 
     @field_validator("uri")
     @classmethod

@@ -24,6 +24,10 @@ class PrinterSettings:
     connect_timeout_s: float = 5.0
     write_timeout_s: float = 10.0
     status_interval_s: float = 30.0
+    status_timeout_s: float = 1.5
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+    fault_poll_s: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,6 @@ from edge.printing.render import PrinterSettings, RenderError, TicketStyle, rend
 
 log = logging.getLogger(__name__)
 
-# While a printer reports a fault, held jobs are re-checked this often.
-HOLD_POLL_S = 2.0
-
 
 class PrinterWorker:
     """Prints the queued jobs of one printer, one at a time, in job order."""
@@ -35,18 +32,11 @@ class PrinterWorker:
         db: Database,
         style: TicketStyle,
         on_events: Callable[[], None],
-        *,
-        retry_initial_s: float = 1.0,
-        retry_max_s: float = 60.0,
-        status_timeout_s: float = 1.5,
     ) -> None:
         self.printer = printer
         self.db = db
         self.style = style
         self.on_events = on_events
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
-        self.status_timeout_s = status_timeout_s
         self.wake = asyncio.Event()
         self.status: PrinterStatus | None = None
         self.online: bool | None = None
@@ -185,7 +175,7 @@ class PrinterWorker:
                 await self._set_status(online=True, status=None, error=None)
             return None
         try:
-            status = await query_status(transport, self.status_timeout_s)
+            status = await query_status(transport, self.printer.status_timeout_s)
         except NoStatusAnswer:
             log.info(
                 "printer %s does not answer status requests; printing blind", self.printer.name
@@ -232,7 +222,7 @@ class PrinterWorker:
     async def _hold(self, job: Job, fault: str) -> None:
         """Keep the job queued without burning an attempt; tell the cloud once per fault."""
         first = job.last_error != fault
-        when = time.time() + HOLD_POLL_S
+        when = time.time() + self.printer.fault_poll_s
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(c, job.id, "queued", error=fault, next_attempt_at=when)
@@ -264,7 +254,9 @@ class PrinterWorker:
     ) -> None:
         attempts = job.attempts + 1
         delay = (
-            HOLD_POLL_S if hold else retry_delay(attempts, self.retry_initial_s, self.retry_max_s)
+            self.printer.fault_poll_s
+            if hold
+            else retry_delay(attempts, self.printer.retry_initial_s, self.printer.retry_max_s)
         )
         log.warning(
             "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, reason, delay
