@@ -87,6 +87,7 @@ def run(config_path: str | None, log_level: str | None) -> None:
         level=(log_level or config.log.level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,  # python-escpos calls basicConfig() at import time
     )
     try:
         asyncio.run(Daemon(config).run())
