@@ -116,11 +116,14 @@ def decode(topics: Topics, msg: Inbound) -> Decoded:
             "unknown", "wrong_topic", [{"msg": f"not a topic of this store: {msg.topic}"}]
         )
     if len(msg.payload) > MAX_PAYLOAD:
+        # Rejected "the same way" as an invalid one (CONTRACT §2): name the order or command.
+        rid = _readable_id(msg.payload) if kind in ("order", "command") else None
         return _Rejected(
             kind,
             "too_large",
             [{"msg": f"payload of {len(msg.payload)} bytes exceeds {MAX_PAYLOAD}"}],
-            order_id=_readable_id(msg.payload) if kind == "order" else None,
+            order_id=rid if kind == "order" else None,
+            command_id=rid if kind == "command" else None,
         )
     models: dict[str, type[pydantic.BaseModel]] = {
         "order": Order,

@@ -133,6 +133,8 @@ class CloudLink:
             ),
         )
         acks.enable_manual_ack(client)
+        # The outbox publishes a window of events at once; that is not a backlog worth a warning.
+        client.pending_calls_threshold = _PUBLISH_WINDOW * 2
         return client
 
     async def run(self) -> None:

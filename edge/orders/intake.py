@@ -87,8 +87,12 @@ def apply_order(
     released = bool(prev["released"]) if prev is not None else False
     prev_status = prev["status"] if prev is not None else None
     if order.status == "cancelled":
-        _cancel(conn, order, intake)
-    elif order.status == "accepted" and released and prev_status == "accepted":
+        # A further revision of an already cancelled order changes nothing on paper.
+        if prev_status != "cancelled":
+            _cancel(conn, order, intake)
+    elif order.status == "accepted" and released and prev_status != "cancelled":
+        # Released before (even if it went back to pending since): the kitchen may have it on
+        # paper, so a change is an UPDATED ticket, never a second unmarked kitchen ticket.
         _update(conn, order, life, intake)
     elif order.status == "accepted":
         _accept(conn, order, life, release_at, now, intake)
@@ -148,8 +152,16 @@ def release(
 def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:
     printed = printers_that_printed(conn, order.id)
     # Tickets still waiting will print the new revision: they render the order at print time.
+    waiting = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT printer FROM jobs WHERE order_id = ? AND kind = 'print'"
+            " AND ticket = 'updated' AND state = 'queued' AND reprint = 0",
+            (order.id,),
+        )
+    }
     for route in printers_for(life.routes, "kitchen", order.brand):
-        if route.name in printed:
+        if route.name in printed and route.name not in waiting:
             jobs.add_print_job(
                 conn,
                 printer=route.name,
