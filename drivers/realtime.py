@@ -28,10 +28,17 @@ async def _ask(transport: PrinterTransport, request: bytes, timeout: float) -> i
     return answer[-1]
 
 
-async def query_status(transport: PrinterTransport, timeout: float = 1.5) -> PrinterStatus:
-    """Ask printer, offline-cause and paper status; raises NoStatusAnswer or StatusByteError."""
+async def query_status(
+    transport: PrinterTransport, timeout: float = 1.5, *, first_timeout: float | None = None
+) -> PrinterStatus:
+    """Ask printer, offline-cause and paper status; raises NoStatusAnswer or StatusByteError.
+
+    `first_timeout` bounds the first answer instead of `timeout`: right after a job the
+    request waits behind the job's bytes, so its answer also says the printer took them all.
+    """
     await transport.drain_input()  # a late answer to an earlier request must not be misread
-    printer = await _ask(transport, STATUS_PRINTER, timeout)
+    first = timeout if first_timeout is None else max(first_timeout, timeout)
+    printer = await _ask(transport, STATUS_PRINTER, first)
     offline_cause = await _ask(transport, STATUS_OFFLINE_CAUSE, timeout)
     paper = await _ask(transport, STATUS_PAPER, timeout)
     return PrinterStatus.from_bytes(printer, offline_cause, paper)

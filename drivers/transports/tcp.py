@@ -50,6 +50,9 @@ class TcpTransport(PrinterTransport):
             # A stopped printer (paper out) stops reading: a small send buffer makes our
             # write deadline notice it instead of parking a whole ticket in the kernel.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        # For the same reason drain() must wait until asyncio's own buffer is empty: with
+        # its default 64 KiB high-water mark a ticket "sent" in time may still sit in it.
+        self._writer.transport.set_write_buffer_limits(high=0)
 
     async def write(self, data: bytes) -> None:
         writer = self._writer
@@ -64,12 +67,12 @@ class TcpTransport(PrinterTransport):
                     sent += len(chunk)
                     await writer.drain()
         except TimeoutError as err:
-            await self.close()
+            self._abort()
             raise WriteTimeoutError(
                 f"printer stopped accepting data after {sent} of {len(data)} bytes", sent
             ) from err
         except OSError as err:
-            await self.close()
+            self._abort()
             raise ConnectionLostError(f"connection lost: {err}", sent) from err
 
     async def read(self, n: int, timeout: float) -> bytes:
@@ -83,12 +86,18 @@ class TcpTransport(PrinterTransport):
         except TimeoutError:
             return b""
         except OSError as err:
-            await self.close()
+            self._abort()
             raise ConnectionLostError(f"connection lost: {err}") from err
         if not data:
-            await self.close()
+            self._abort()
             raise ConnectionLostError("printer closed the connection")
         return data
+
+    def _abort(self) -> None:
+        """Drop a connection the printer stopped serving, and what we had not handed over."""
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.transport.abort()
 
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None

@@ -28,6 +28,9 @@ class PrinterSettings:
     retry_initial_s: float = 1.0
     retry_max_s: float = 60.0
     fault_poll_s: float = 2.0
+    # A printer that answered status and falls silent holds its jobs (stalled or busy) for
+    # this long; after that it is taken for a model that never answers, and printed blind.
+    silent_after_s: float = 120.0
 
 
 @dataclass(frozen=True)

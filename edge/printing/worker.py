@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from drivers.errors import DriverError, PermanentDriverError, TransientDriverError
+from drivers.errors import (
+    ConnectionLostError,
+    DeviceUnavailableError,
+    DriverError,
+    PermanentDriverError,
+    UnsupportedTransportError,
+    WriteTimeoutError,
+)
 from drivers.escpos.status import PrinterStatus, StatusByteError
 from drivers.realtime import NoStatusAnswer, query_status
 from drivers.transports import PrinterTransport, transport_for
@@ -21,6 +28,10 @@ from edge.jobs import Job
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
 
 log = logging.getLogger(__name__)
+
+#: The printer used to answer status requests and has stopped: stalled, or busy with another
+#: sender (a port-9100 printer serves one connection at a time). Jobs wait, as for a fault.
+NOT_RESPONDING = "not_responding"
 
 
 class PrinterWorker:
@@ -43,6 +54,8 @@ class PrinterWorker:
         self.answers_status = True
         self.last_error: str | None = None
         self.transport: PrinterTransport | None = None
+        self._answered_at: float | None = None  # when a status answer was last understood
+        self._retry_now = False
         self._stopping = False
         self._printing = False
         self._task: asyncio.Task[None] | None = None
@@ -74,12 +87,15 @@ class PrinterWorker:
         self._task = asyncio.current_task()
         try:
             while not self._stopping:
-                job = await self.db.read(self._next_job)
-                if job is None:
+                job = await self.db.read(self._head_job)
+                # Tickets come out in order: while the oldest job waits for its retry (the
+                # printer is down), the jobs behind it wait too, unless new work arrived.
+                if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
                     # Port-9100 printers serve one connection at a time: free it for the POS.
                     await self._disconnect()
-                    await self._idle()
+                    self._retry_now = await self._idle(job)
                     continue
+                self._retry_now = False
                 self._printing = True
                 try:
                     await self._attempt(job)
@@ -88,11 +104,21 @@ class PrinterWorker:
         finally:
             await self._disconnect()
 
-    def _next_job(self, conn: sqlite3.Connection) -> Job | None:
-        return jobs.next_print_job(conn, self.printer.name, time.time())
+    def _head_job(self, conn: sqlite3.Connection) -> Job | None:
+        """The oldest queued job of this printer that is released, due for a retry or not."""
+        row = conn.execute(
+            "SELECT * FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
+            " AND not_before <= ? ORDER BY id LIMIT 1",
+            (self.printer.name, time.time()),
+        ).fetchone()
+        return Job.from_row(row) if row else None
 
-    async def _idle(self) -> None:
-        wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "print", self.printer.name))
+    async def _idle(self, head: Job | None) -> bool:
+        """Wait for new work (True) or until the head job is due or the idle period ends."""
+        if head is not None:
+            wakeup: float | None = head.next_attempt_at
+        else:
+            wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "print", self.printer.name))
         timeout = self.printer.status_interval_s
         if wakeup is not None:
             timeout = min(timeout, max(wakeup - time.time(), 0.0))
@@ -101,7 +127,8 @@ class PrinterWorker:
             async with asyncio.timeout(timeout):
                 await self.wake.wait()
         except TimeoutError:
-            return
+            return False
+        return True
 
     # ---- one attempt ----------------------------------------------------------------------
 
@@ -111,16 +138,14 @@ class PrinterWorker:
             data = render_job(job, order_json, self.printer, self.style)
         except (RenderError, ValueError) as err:
             log.error("printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err)
-            await self._finish(job, "failed", error=str(err), event=("print.failed", False))
+            await self._finish(job, "failed", error=str(err), reason="unprintable")
             return
         try:
             await self._connect()
             fault = await self._check_status()
-        except TransientDriverError as err:
-            await self._retry(job, str(err), may_have_printed=False)
-            return
-        except PermanentDriverError as err:
-            await self._retry(job, str(err), may_have_printed=False, permanent=True)
+        except DriverError as err:
+            await self._disconnect()
+            await self._retry(job, err, may_have_printed=False)
             return
         if fault is not None:
             await self._hold(job, fault)
@@ -133,18 +158,26 @@ class PrinterWorker:
         try:
             assert self.transport is not None
             await self.transport.write(data)
-            crash_point("after_print")
-            fault = await self._check_status()
         except DriverError as err:
             await self._disconnect()
             sent = getattr(err, "sent", len(data))
-            await self._retry(job, str(err), may_have_printed=sent > 0)
+            await self._retry(job, err, may_have_printed=sent > 0)
+            return
+        crash_point("after_print")
+        try:
+            fault = await self._check_status(after_job=True)
+        except DriverError as err:
+            # Every byte was handed over before the connection failed: it may well have printed.
+            await self._disconnect()
+            await self._retry(job, err, may_have_printed=True)
             return
         if fault is not None:
             # The printer stopped during or right after the job: it may be half printed.
+            if fault == NOT_RESPONDING:
+                await self._disconnect()
             await self._retry(job, fault, may_have_printed=True, hold=True)
             return
-        await self._finish(job, "done", event=("order.printed", None))
+        await self._finish(job, "done")
 
     async def _connect(self) -> None:
         if self.transport is not None and self.transport.is_open:
@@ -167,16 +200,28 @@ class PrinterWorker:
         if transport is not None:
             await transport.close()
 
-    async def _check_status(self) -> str | None:
-        """The fault that forbids printing now, or None (also when the printer cannot say)."""
+    async def _check_status(self, *, after_job: bool = False) -> str | None:
+        """The fault that forbids printing now, or None (also when the printer cannot say).
+
+        After a job the answer also tells that the printer took every byte of it, so it may
+        take as long as a write.
+        """
         transport = self.transport
         if transport is None or not self.answers_status:
             if self.online is not True:
                 await self._set_status(online=True, status=None, error=None)
             return None
         try:
-            status = await query_status(transport, self.printer.status_timeout_s)
+            status = await query_status(
+                transport,
+                self.printer.status_timeout_s,
+                first_timeout=self.printer.write_timeout_s if after_job else None,
+            )
         except NoStatusAnswer:
+            if after_job or self._answered_recently():
+                log.warning("printer %s answers status no more: stalled or busy", self.printer.name)
+                await self._set_status(online=False, status=None, error=NOT_RESPONDING)
+                return NOT_RESPONDING
             log.info(
                 "printer %s does not answer status requests; printing blind", self.printer.name
             )
@@ -189,8 +234,16 @@ class PrinterWorker:
             )
             await self._set_status(online=True, status=None, error="garbled_status")
             return None
+        self._answered_at = time.time()
         await self._set_status(online=status.online, status=status, error=status.fault)
         return status.fault
+
+    def _answered_recently(self) -> bool:
+        """Whether silence now means a stall rather than a model that never answers."""
+        return (
+            self._answered_at is not None
+            and time.time() - self._answered_at < self.printer.silent_after_s
+        )
 
     async def _set_status(
         self, *, online: bool, status: PrinterStatus | None, error: str | None
@@ -246,12 +299,17 @@ class PrinterWorker:
     async def _retry(
         self,
         job: Job,
-        reason: str,
+        failure: DriverError | str,
         *,
         may_have_printed: bool,
-        permanent: bool = False,
         hold: bool = False,
     ) -> None:
+        """Queue the job again; REPRINT from now on when bytes may have reached the paper."""
+        if isinstance(failure, DriverError):
+            reason, detail = _reason(failure), str(failure)
+        else:
+            reason = detail = failure
+        permanent = isinstance(failure, PermanentDriverError)
         attempts = job.attempts + 1
         delay = (
             self.printer.fault_poll_s
@@ -259,7 +317,7 @@ class PrinterWorker:
             else retry_delay(attempts, self.printer.retry_initial_s, self.printer.retry_max_s)
         )
         log.warning(
-            "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, reason, delay
+            "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, detail, delay
         )
         reprint = job.reprint or may_have_printed
 
@@ -268,7 +326,7 @@ class PrinterWorker:
                 c,
                 job.id,
                 "queued",
-                error=reason,
+                error=detail,
                 next_attempt_at=time.time() + delay,
                 reprint=reprint,
             )
@@ -280,6 +338,7 @@ class PrinterWorker:
                 {
                     "printer": self.printer.name,
                     "reason": reason,
+                    "detail": detail,
                     "will_retry": True,
                     "job": job.id,
                     "permanent": permanent,
@@ -290,13 +349,14 @@ class PrinterWorker:
         self.on_events()
 
     async def _finish(
-        self, job: Job, state: str, *, error: str | None = None, event: tuple[str, bool | None]
+        self, job: Job, state: str, *, error: str | None = None, reason: str | None = None
     ) -> None:
-        name, will_retry = event
+        """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(c, job.id, state, error=error)
-            if name == "order.printed":
+            if state == "done":
+                name = "order.printed"
                 data: dict[str, Any] = {
                     "printer": self.printer.name,
                     "ticket": job.ticket,
@@ -305,10 +365,12 @@ class PrinterWorker:
                     "job": job.id,
                 }
             else:
+                name = "print.failed"
                 data = {
                     "printer": self.printer.name,
-                    "reason": error,
-                    "will_retry": will_retry,
+                    "reason": reason,
+                    "detail": error,
+                    "will_retry": False,
                     "job": job.id,
                 }
             outbox.add_event(c, name, job.order_id, data)
@@ -322,3 +384,16 @@ def _order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None
         return None
     row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
     return row[0] if row else None
+
+
+def _reason(err: DriverError) -> str:
+    """The `reason` a print.failed event gives for a driver error."""
+    if isinstance(err, DeviceUnavailableError):
+        return "unreachable"
+    if isinstance(err, WriteTimeoutError):
+        return "write_timeout"
+    if isinstance(err, ConnectionLostError):
+        return "connection_lost"
+    if isinstance(err, UnsupportedTransportError):
+        return "unsupported"
+    return "device_error"

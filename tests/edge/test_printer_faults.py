@@ -1,0 +1,370 @@
+"""A misbehaving printer, end to end: what reaches the paper, the broker and SQLite.
+
+The daemon runs as a child process against a real mosquitto and a printer emulator on
+loopback TCP; every wait is on an event, a printed job or an emulator condition.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.emulator import PrinterEmulator, RecordedJob
+from tests.conftest import load_order
+from tests.support.broker import Broker
+from tests.support.cloud import Event, FakeCloud
+from tests.support.edge_process import EdgeProcess, write_config
+
+ORDER_ID = "ord_ue_0001"  # the ubereats_delivery fixture
+REPRINT = "REPRINT"
+
+
+@pytest.fixture
+async def kitchen() -> AsyncIterator[PrinterEmulator]:
+    async with PrinterEmulator(name="kitchen") as emu:
+        yield emu
+
+
+def start_edge(
+    tmp_path: Path,
+    broker: Broker,
+    emu: PrinterEmulator,
+    procs: list[EdgeProcess],
+    **printer: Any,
+) -> EdgeProcess:
+    """The daemon with one printer, `kitchen`, served by `emu`; `printer` overrides its keys."""
+    config = write_config(
+        tmp_path / "edge.toml",
+        broker_url=broker.url,
+        printers=[{"name": "kitchen", "uri": emu.uri, **printer}],
+    )
+    proc = EdgeProcess(config).start()
+    procs.append(proc)
+    return proc
+
+
+def order(n: int) -> dict[str, Any]:
+    """A distinct small order, numbered so its ticket says `Uber Eats Q<n>`."""
+    doc = load_order("ubereats_delivery", id=f"ord_q{n}")
+    doc["source"] = {**doc["source"], "display_id": f"Q{n}"}
+    return doc
+
+
+def catering_order() -> dict[str, Any]:
+    """The catering fixture grown to 200 lines with notes: a ticket far above socket buffers."""
+    doc = load_order("large_catering_order")
+    lines = []
+    for n, item in zip(range(1, 201), itertools.cycle(doc["items"]), strict=False):
+        lines.append(
+            {
+                **item,
+                "id": f"l{n}",
+                "name": f"Plat {n:03d} {item['name']}",
+                "notes": "bien cuit, sauce à part, sans sel ajouté, pas de coriandre; " * 5,
+            }
+        )
+    doc["items"] = lines
+    return doc
+
+
+def complete(emu: PrinterEmulator) -> list[RecordedJob]:
+    """Jobs that reached their cut."""
+    return [job for job in emu.jobs if job.complete]
+
+
+def seq(event: Event) -> int:
+    value: int = event["seq"]
+    return value
+
+
+def job_rows(proc: EdgeProcess) -> list[dict[str, Any]]:
+    """The print jobs in SQLite, oldest first."""
+    with proc.db() as db:
+        rows = db.execute("SELECT * FROM jobs WHERE kind = 'print' ORDER BY id").fetchall()
+    return [dict(row) for row in rows]
+
+
+def assert_whole_ticket(job: RecordedJob, display_id: str) -> None:
+    assert job.complete, "the job reached its cut"
+    assert job.raw.startswith(b"\x1b@\x1bt\x10"), "ESC @ then ESC t 16 before anything else"
+    assert job.decoded.cut
+    assert f"Uber Eats {display_id}" in job.text
+
+
+# ---- 1. unreachable ---------------------------------------------------------------------
+
+
+async def test_refused_connection_retries_and_prints_once_unmarked(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    kitchen.refuse()
+
+    await cloud.send_order(load_order("ubereats_delivery"))
+    [failed, *_] = await cloud.wait_event("print.failed", order_id=ORDER_ID)
+    assert failed["data"]["printer"] == "kitchen"
+    assert failed["data"]["will_retry"] is True
+    assert failed["data"]["reason"] == "unreachable"
+    [down] = await cloud.wait_event("printer.status", online=False)
+    assert down["data"]["printer"] == "kitchen"
+    assert kitchen.jobs == []
+
+    await kitchen.accept()
+    [printed] = await cloud.wait_event("order.printed", order_id=ORDER_ID)
+    assert printed["data"]["reprint"] is False, "nothing was sent before: no REPRINT"
+    [up] = await cloud.wait_event("printer.status", online=True)
+    assert seq(down) < seq(up) < seq(printed)
+    assert all(seq(e) < seq(printed) for e in cloud.of_type("print.failed"))
+
+    [job] = kitchen.jobs
+    assert_whole_ticket(job, "A1B2C")
+    assert REPRINT not in job.text
+    [row] = job_rows(proc)
+    assert row["state"] == "done"
+    assert row["reprint"] == 0
+
+
+# ---- 2. faults reported by DLE EOT ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "reported"),
+    [
+        ({"paper_out": True}, "paper_out", {"paper": "out"}),
+        ({"cover_open": True}, "cover_open", {"cover_open": True}),
+        ({"offline": True}, "offline", {"paper": "ok", "cover_open": False}),
+    ],
+    ids=["paper-out", "cover-open", "offline"],
+)
+async def test_fault_holds_the_ticket_until_cleared(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    edge_processes,
+    fault: dict[str, bool],
+    reason: str,
+    reported: dict[str, Any],
+) -> None:
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    kitchen.set_fault(**fault)
+
+    await cloud.send_order(load_order("ubereats_delivery"))
+    [stopped] = await cloud.wait_event("printer.status", online=False, **reported)
+    assert stopped["data"]["error"] == reason
+    [failed] = await cloud.wait_event("print.failed", order_id=ORDER_ID)
+    assert failed["data"]["reason"] == reason
+    assert failed["data"]["will_retry"] is True
+
+    # Let the daemon poll the stopped printer a few more times: still nothing is sent.
+    polled = kitchen.status_requests
+    await kitchen.wait_until(
+        lambda: kitchen.status_requests >= polled + 9, what="three more status polls"
+    )
+    assert kitchen.jobs == []
+    assert kitchen.held_bytes == 0, "no ticket byte is sent to a stopped printer"
+    [row] = job_rows(proc)
+    assert row["state"] == "queued"
+    assert row["attempts"] == 0, "a fault holds the job without burning attempts"
+
+    kitchen.clear_faults()
+    [printed] = await cloud.wait_event("order.printed", order_id=ORDER_ID)
+    assert printed["data"]["reprint"] is False
+    [ok] = await cloud.wait_event("printer.status", online=True)
+    assert ok["data"]["paper"] == "ok"
+    assert ok["data"]["cover_open"] is False
+    assert ok["data"]["error"] is None
+    assert seq(stopped) < seq(failed) < seq(ok) < seq(printed)
+    # Events arrive in seq order: every print.failed is in by now. One per fault, not per poll.
+    assert cloud.of_type("print.failed") == [failed]
+
+    [job] = kitchen.jobs
+    assert_whole_ticket(job, "A1B2C")
+    assert REPRINT not in job.text
+
+
+# ---- 3. stalled mid-job ----------------------------------------------------------------------
+
+
+async def test_stall_mid_job_times_out_and_the_retry_says_reprint(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes, write_timeout_s=0.5)
+    await cloud.wait_event("edge.connected")
+    big = catering_order()
+
+    await cloud.send_order(big)
+    # The printer answers the status check before the job, then stops reading.
+    await kitchen.wait_until(
+        lambda: kitchen.status_requests >= 3, what="the status check before the job"
+    )
+    kitchen.stall()
+    [failed] = await cloud.wait_event("print.failed", order_id=big["id"], reason="write_timeout")
+    assert failed["data"]["will_retry"] is True
+
+    # Still stalled, the printer answers nothing: the job waits instead of going out blind.
+    [stalled] = await cloud.wait_event("printer.status", online=False, error="not_responding")
+    await kitchen.wait_until(lambda: kitchen.connections >= 4, what="three more polls")
+    assert complete(kitchen) == []
+    [row] = job_rows(proc)
+    assert (row["state"], row["reprint"], row["attempts"]) == ("queued", 1, 1)
+
+    kitchen.resume()
+    [printed] = await cloud.wait_event("order.printed", order_id=big["id"])
+    assert printed["data"]["reprint"] is True, "part of the ticket reached the printer"
+    [_, back] = await cloud.wait_event("printer.status", online=True, count=2)
+    assert seq(failed) < seq(stalled) < seq(back) < seq(printed)
+    reasons = [e["data"]["reason"] for e in cloud.of_type("print.failed")]
+    assert reasons == ["write_timeout", "not_responding"], "one event per cause, not per poll"
+
+    jobs = complete(kitchen)
+    unmarked = [job for job in jobs if REPRINT not in job.text]
+    assert len(unmarked) <= 1, "beyond `copies`, no ticket prints again unmarked"
+    assert all(REPRINT in job.text for job in jobs[1:]), "every copy after the first says REPRINT"
+    last = jobs[-1]
+    assert REPRINT in last.text
+    assert_whole_ticket(last, "Z9Y8X")
+    for n in range(1, 201):
+        assert f"Plat {n:03d}" in last.text, f"line {n} is on the ticket"
+
+    [row] = job_rows(proc)
+    assert (row["state"], row["reprint"], row["attempts"]) == ("done", 1, 2)
+
+
+# ---- 4. connection dropped mid-job ------------------------------------------------------------
+
+
+async def test_dropped_connection_mid_job_reprints_complete(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    # The status check before the job sends 3 requests of 3 bytes; drop 200 bytes into the job.
+    kitchen.drop_after(9 + 200)
+
+    await cloud.send_order(load_order("ubereats_delivery"))
+    [printed] = await cloud.wait_event("order.printed", order_id=ORDER_ID)
+    assert printed["data"]["reprint"] is True
+    [failed, *_] = cloud.of_type("print.failed", order_id=ORDER_ID)
+    assert failed["data"]["will_retry"] is True
+    assert seq(failed) < seq(printed)
+
+    jobs = await kitchen.wait_for_jobs(2, include_incomplete=True)
+    partial, reprint = jobs
+    assert not partial.complete
+    assert 0 < len(partial.raw) <= 200
+    assert_whole_ticket(reprint, "A1B2C")
+    assert REPRINT in reprint.text
+    assert len(complete(kitchen)) == 1
+
+    [row] = job_rows(proc)
+    assert row["state"] == "done"
+    assert row["reprint"] == 1
+
+
+# ---- 5 and 6. status answers that cannot be trusted ---------------------------------------
+
+
+async def test_printer_that_never_answers_status_prints_blind(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    kitchen.status_mode = "silent"
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+
+    for n in (1, 2):
+        await cloud.send_order(order(n))
+        [printed] = await cloud.wait_event("order.printed", order_id=f"ord_q{n}")
+        assert printed["data"]["reprint"] is False
+
+    first, second = kitchen.jobs
+    assert_whole_ticket(first, "Q1")
+    assert_whole_ticket(second, "Q2")
+    assert all(REPRINT not in job.text for job in kitchen.jobs)
+    assert kitchen.status_requests > 0, "the daemon did ask"
+    assert cloud.of_type("print.failed") == []
+    [status] = cloud.of_type("printer.status")
+    assert status["data"]["online"] is True
+    assert [row["state"] for row in job_rows(proc)] == ["done", "done"]
+
+
+async def test_printer_answering_garbage_to_status_still_prints(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    kitchen.status_mode = "garbage"
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+
+    for n in (1, 2):
+        await cloud.send_order(order(n))
+        await cloud.wait_event("order.printed", order_id=f"ord_q{n}")
+
+    first, second = kitchen.jobs
+    assert_whole_ticket(first, "Q1")
+    assert_whole_ticket(second, "Q2")
+    assert all(REPRINT not in job.text for job in kitchen.jobs)
+    assert cloud.of_type("print.failed") == []
+    [status, *_] = cloud.of_type("printer.status")
+    assert status["data"]["error"] == "garbled_status"
+    assert "garbage" in proc.log()
+    assert proc.proc is not None
+    assert proc.proc.poll() is None, "the daemon is still running"
+    # and still answers the cloud
+    await cloud.send_command({"id": "cmd_alive", "name": "ping"})
+    await cloud.wait_message("/out/replies")
+
+
+# ---- 7. a queue built up while the printer was down ------------------------------------------
+
+
+@pytest.mark.parametrize("down", ["unreachable", "paper_out"])
+async def test_orders_queued_while_down_print_in_order_once(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    edge_processes,
+    down: str,
+) -> None:
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    if down == "unreachable":
+        kitchen.refuse()
+    else:
+        kitchen.set_fault(paper_out=True)
+
+    numbers = range(1, 6)
+    for n in numbers:
+        await cloud.send_order(order(n))
+    for n in numbers:
+        await cloud.wait_event("order.received", order_id=f"ord_q{n}")
+    # Let the daemon try the printer a few times while every job is queued.
+    if down == "unreachable":
+        await cloud.wait_event("print.failed", reason=down, count=3)
+    else:
+        await cloud.wait_event("print.failed", reason=down)
+        polled = kitchen.status_requests
+        await kitchen.wait_until(lambda: kitchen.status_requests >= polled + 9, what="polls")
+    assert kitchen.jobs == []
+    assert kitchen.held_bytes == 0
+
+    if down == "unreachable":
+        await kitchen.accept()
+    else:
+        kitchen.clear_faults()
+    printed = await cloud.wait_event("order.printed", count=len(numbers))
+    assert [e["order_id"] for e in printed] == [f"ord_q{n}" for n in numbers]
+    assert all(e["data"]["reprint"] is False for e in printed)
+
+    tickets = await kitchen.wait_for_jobs(len(numbers))
+    assert len(kitchen.jobs) == len(numbers), "each ticket exactly once"
+    for n, job in zip(numbers, tickets, strict=True):
+        assert_whole_ticket(job, f"Q{n}")
+        assert REPRINT not in job.text
+    assert [row["state"] for row in job_rows(proc)] == ["done"] * len(numbers)
