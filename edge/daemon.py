@@ -89,6 +89,7 @@ class Daemon:
                     retry_initial_s=p.retry_initial_s,
                     retry_max_s=p.retry_max_s,
                     fault_poll_s=p.fault_poll_s,
+                    silent_after_s=p.silent_after_s,
                 ),
                 self.db,
                 self.style,
@@ -219,7 +220,11 @@ class Daemon:
             self.link.stop_intake()
         for worker in self.workers.values():
             worker.stop()
-        longest = max((w.printer.write_timeout_s for w in self.workers.values()), default=0.0)
+        # One attempt is a write then the status check after it, each bounded by its deadline.
+        longest = max(
+            (2 * w.printer.write_timeout_s + w.printer.status_timeout_s for w in self.workers.values()),
+            default=0.0,
+        )
         if printer_tasks:
             # Bounded by the write deadline: an in-flight ticket finishes or is parked for retry.
             await asyncio.wait(printer_tasks, timeout=longest + 5.0)

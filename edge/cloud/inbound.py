@@ -194,7 +194,9 @@ def apply_batch(
 
 def _confirm_events(conn: sqlite3.Connection, settings: InboundSettings, seq: int) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = 'confirmed_seq'").fetchone()
-    confirmed = max(seq, int(row[0]) if row else 0)
+    # A confirmation beyond what we ever issued (a cloud bug, another box's stream) must not
+    # pre-confirm events that do not exist yet.
+    confirmed = max(min(seq, outbox.last_seq(conn)), int(row[0]) if row else 0)
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('confirmed_seq', ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

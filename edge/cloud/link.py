@@ -27,8 +27,8 @@ from edge.ids import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
 
-_BATCH_MAX = 500
-_PUBLISH_WINDOW = 500
+_BATCH_MAX = 200
+_PUBLISH_WINDOW = 200
 
 
 @dataclass(frozen=True)

@@ -308,6 +308,12 @@ class PrinterConfig(_Section):
     fault_poll_s: float = Field(
         default=2.0, gt=0, description="Extension. How often held jobs re-check a faulty printer."
     )
+    silent_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Extension. A printer that stopped answering status for this long is "
+        "printed to blind (some models never answer).",
+    )
 
     @field_validator("uri")
     @classmethod
