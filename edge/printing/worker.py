@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 #: The printer used to answer status requests and has stopped: stalled, or busy with another
 #: sender (a port-9100 printer serves one connection at a time). Jobs wait, as for a fault.
 NOT_RESPONDING = "not_responding"
+# After the queue empties the connection is kept this long for the next ticket of a rush,
+# then released (the POS may share a port-9100 printer).
+LINGER_S = 1.0
+# A clean status read on the same open connection this recently (typically the check after
+# the previous ticket) is the pre-job check of the next one.
+FRESH_STATUS_S = 1.0
 
 
 class PrinterWorker:
@@ -55,6 +61,7 @@ class PrinterWorker:
         self.last_error: str | None = None
         self.transport: PrinterTransport | None = None
         self._answered_at: float | None = None  # when a status answer was last understood
+        self._clean_at: float | None = None  # monotonic time of the last clean status read
         self._retry_now = False
         self._stopping = False
         self._printing = False
@@ -91,6 +98,8 @@ class PrinterWorker:
                 # Tickets come out in order: while the oldest job waits for its retry (the
                 # printer is down), the jobs behind it wait too, unless new work arrived.
                 if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
+                    if job is None and await self._linger():
+                        continue
                     # Port-9100 printers serve one connection at a time: free it for the POS.
                     await self._disconnect()
                     self._retry_now = await self._idle(job)
@@ -112,6 +121,27 @@ class PrinterWorker:
             (self.printer.name, time.time()),
         ).fetchone()
         return Job.from_row(row) if row else None
+
+    async def _linger(self) -> bool:
+        """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
+        if self.transport is None or not self.transport.is_open:
+            return False
+        self.wake.clear()
+        try:
+            async with asyncio.timeout(LINGER_S):
+                await self.wake.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _fresh_clean_status(self) -> bool:
+        """A clean status read on this very connection moments ago stands for the pre-job check."""
+        return (
+            self.transport is not None
+            and self.transport.is_open
+            and self._clean_at is not None
+            and time.monotonic() - self._clean_at < FRESH_STATUS_S
+        )
 
     async def _idle(self, head: Job | None) -> bool:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
@@ -141,8 +171,7 @@ class PrinterWorker:
             await self._finish(job, "failed", error=str(err), reason="unprintable")
             return
         try:
-            await self._connect()
-            fault = await self._check_status()
+            fault = None if self._fresh_clean_status() else await self._connected_status()
         except DriverError as err:
             await self._disconnect()
             await self._retry(job, err, may_have_printed=False)
@@ -179,6 +208,10 @@ class PrinterWorker:
             return
         await self._finish(job, "done")
 
+    async def _connected_status(self) -> str | None:
+        await self._connect()
+        return await self._check_status()
+
     async def _connect(self) -> None:
         if self.transport is not None and self.transport.is_open:
             return
@@ -196,6 +229,7 @@ class PrinterWorker:
         self.answers_status = self.transport.bidirectional
 
     async def _disconnect(self) -> None:
+        self._clean_at = None
         transport, self.transport = self.transport, None
         if transport is not None:
             await transport.close()
@@ -235,6 +269,7 @@ class PrinterWorker:
             await self._set_status(online=True, status=None, error="garbled_status")
             return None
         self._answered_at = time.time()
+        self._clean_at = time.monotonic() if status.fault is None else None
         await self._set_status(online=status.online, status=status, error=status.fault)
         return status.fault
 
