@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -89,13 +90,19 @@ def run(config_path: str | None, log_level: str | None) -> None:
         stream=sys.stderr,
         force=True,  # python-escpos calls basicConfig() at import time
     )
+    failures: list[Exception] = []
     try:
-        asyncio.run(Daemon(config).run())
-    except EdgeError as err:
-        logging.getLogger("edge").critical("%s", err)
-        sys.exit(1)
+        try:
+            asyncio.run(Daemon(config).run())
+        except* EdgeError as group:
+            # Raised inside the daemon's TaskGroup they come wrapped in an ExceptionGroup.
+            failures.extend(group.exceptions)
     except KeyboardInterrupt:
         pass
+    for err in failures:
+        logging.getLogger("edge").critical("%s", err)
+    if failures:
+        sys.exit(1)
 
 
 @main.command("check-config")
@@ -124,6 +131,61 @@ def _register_groups() -> None:
     main.add_command(printers)
     main.add_command(doctor)
     main.add_command(demo)
+
+
+def open_database_readonly(path: Path) -> sqlite3.Connection:
+    """The daemon's database, read-only, without creating any file beside it.
+
+    A reader that opens a WAL database whose -wal/-shm files are gone (the daemon stopped
+    cleanly) creates them, owned by whoever runs `edge`: a technician outside the
+    store-edge group gets "attempt to write a readonly database", and files left behind
+    could lock the daemon out. Without a -wal file no writer has the database open, so
+    the main file alone is complete and is read as immutable.
+    """
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True, timeout=5.0)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def ask_daemon_if_running(
+    config: Config,
+    command: str,
+    args: dict[str, Any] | None = None,
+    *,
+    as_json: bool,
+    timeout: float = 10.0,
+) -> dict[str, Any] | None:
+    """The running daemon's reply to `command`; None when it is not running.
+
+    Exits 1 when the socket is there but this user may not use it: carrying on as if the
+    daemon were stopped could print behind its back.
+    """
+    from edge.control import ControlAccessError, call
+    from edge.errors import DaemonNotRunningError
+
+    try:
+        return asyncio.run(call(config.control_socket_path, command, args, timeout=timeout))
+    except DaemonNotRunningError:
+        return None
+    except ControlAccessError as err:
+        fail(as_json, str(err))
+
+
+def ask_daemon(
+    config: Config, command: str, args: dict[str, Any] | None = None, *, as_json: bool
+) -> dict[str, Any]:
+    """The running daemon's reply to `command`; exits 1 saying how to start it when it is not."""
+    from edge.control import ControlAccessError, call
+    from edge.errors import DaemonNotRunningError
+
+    try:
+        return asyncio.run(call(config.control_socket_path, command, args))
+    except DaemonNotRunningError as err:
+        fail(as_json, f"{err}; start it with `systemctl start store-edge`")
+    except ControlAccessError as err:
+        fail(as_json, str(err))
 
 
 def control_socket(config: Config) -> Path:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,20 +15,30 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from edge import control, jobs
-from edge.cli import _config_option, _json_option, emit, fail, load
+from edge import jobs
+from edge.cli import (
+    _config_option,
+    _json_option,
+    ask_daemon,
+    emit,
+    fail,
+    load,
+    open_database_readonly,
+)
 from edge.config import Config
-from edge.errors import DaemonNotRunningError
 
 
-def open_readonly(config: Config, as_json: bool) -> sqlite3.Connection:
-    """The database, read-only (works while the daemon runs)."""
+@contextlib.contextmanager
+def reading(config: Config, as_json: bool) -> Iterator[sqlite3.Connection]:
+    """The database, read-only (works while the daemon runs); exits 1 if it cannot be read."""
     path = Path(config.database.path)
     if not path.exists():
         fail(as_json, f"no database at {path} yet (the daemon has not run)")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    conn.row_factory = sqlite3.Row
-    return conn
+    try:
+        with contextlib.closing(open_database_readonly(path)) as conn:
+            yield conn
+    except sqlite3.Error as err:
+        fail(as_json, f"cannot read {path}: {err}")
 
 
 def _when(epoch: float | None) -> str:
@@ -48,7 +59,7 @@ def orders() -> None:
 def list_orders(config_path: str | None, as_json: bool, limit: int) -> None:
     """Recent orders with their print state."""
     config = load(config_path, as_json)
-    with open_readonly(config, as_json) as conn:
+    with reading(config, as_json) as conn:
         rows = conn.execute(
             "SELECT o.id, o.revision, o.status, o.partner, o.display_id, o.brand, o.received_at,"
             " o.release_at, o.released,"
@@ -63,7 +74,10 @@ def list_orders(config_path: str | None, as_json: bool, limit: int) -> None:
 
     def human() -> None:
         table = Table(title=f"Orders ({len(rows)} newest)")
-        for col in ("id", "display", "partner", "brand", "status", "rev", "tickets", "received"):
+        # Ids are what `orders show` and `reprint` take: never shortened to fit the terminal.
+        widest = max((len(r["id"]) for r in rows), default=2)
+        table.add_column("id", no_wrap=True, min_width=widest)
+        for col in ("display", "partner", "brand", "status", "rev", "tickets", "received"):
             table.add_column(col)
         for r in rows:
             tickets = f"{r['printed']} printed"
@@ -93,7 +107,7 @@ def list_orders(config_path: str | None, as_json: bool, limit: int) -> None:
 def show_order(order_id: str, config_path: str | None, as_json: bool) -> None:
     """One order: its payload, tickets and events."""
     config = load(config_path, as_json)
-    with open_readonly(config, as_json) as conn:
+    with reading(config, as_json) as conn:
         row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
         if row is None:
             fail(as_json, f"no order {order_id}")
@@ -179,10 +193,7 @@ def reprint(order_id: str, printer: str | None, config_path: str | None, as_json
     args: dict[str, Any] = {"order_id": order_id}
     if printer:
         args["printer"] = printer
-    try:
-        reply = asyncio.run(control.call(config.control_socket_path, "reprint", args))
-    except DaemonNotRunningError as err:
-        fail(as_json, f"{err}; start it with `systemctl start store-edge`")
+    reply = ask_daemon(config, "reprint", args, as_json=as_json)
     if not reply.get("ok"):
         fail(as_json, reply.get("error", {}).get("message", "reprint failed"), reply=reply)
     result = reply["result"]

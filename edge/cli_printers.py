@@ -12,10 +12,8 @@ from rich.table import Table
 from drivers.errors import DriverError
 from drivers.realtime import NoStatusAnswer, StatusByteError, query_status
 from drivers.transports import open_transport
-from edge import control
-from edge.cli import _config_option, _json_option, emit, fail, load
-from edge.config import Config, PrinterConfig
-from edge.errors import DaemonNotRunningError
+from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
+from edge.config import Config, PrinterConfig, find_config_path
 from edge.jobs import Job
 from edge.printing.render import PrinterSettings, TicketStyle, render_job
 
@@ -28,12 +26,12 @@ def _printer(config: Config, name: str, as_json: bool) -> PrinterConfig:
     fail(as_json, f"no printer named {name!r} (printers: {known})")
 
 
-async def _daemon_status(config: Config) -> dict[str, Any] | None:
-    try:
-        reply = await control.call(config.control_socket_path, "status", timeout=5.0)
-    except DaemonNotRunningError:
+def _daemon_status(config: Config, as_json: bool) -> dict[str, Any] | None:
+    reply = ask_daemon_if_running(config, "status", as_json=as_json, timeout=5.0)
+    if reply is None or not reply.get("ok"):
         return None
-    return reply.get("result") if reply.get("ok") else None
+    result: dict[str, Any] = reply.get("result") or {}
+    return result
 
 
 async def probe(printer: PrinterConfig) -> dict[str, Any]:
@@ -79,7 +77,7 @@ def printers() -> None:
 def list_printers(config_path: str | None, as_json: bool) -> None:
     """Configured printers, with live state when the daemon runs."""
     config = load(config_path, as_json)
-    live = asyncio.run(_daemon_status(config))
+    live = _daemon_status(config, as_json)
     states = {p["name"]: p for p in (live or {}).get("printers", [])}
     data: list[dict[str, Any]] = [
         {
@@ -126,12 +124,15 @@ def printer_status(name: str, config_path: str | None, as_json: bool) -> None:
     """One printer's status: from the daemon, else by asking the printer itself."""
     config = load(config_path, as_json)
     printer = _printer(config, name, as_json)
-    live = asyncio.run(_daemon_status(config))
+    live = _daemon_status(config, as_json)
     state: dict[str, Any] | None = None
     if live is not None:
         state = next((p for p in live.get("printers", []) if p["name"] == name), None)
-        if state is not None:
+        # online None: the daemon has not talked to the printer since it started; ask it.
+        if state is not None and state.get("online") is not None:
             state = {**state, "source": "daemon"}
+        else:
+            state = None
     if state is None:
         state = asyncio.run(probe(printer))
 
@@ -152,12 +153,7 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
     """Print a test page (through the daemon's queue, or directly when it is stopped)."""
     config = load(config_path, as_json)
     p = _printer(config, name, as_json)
-    try:
-        reply = asyncio.run(
-            control.call(config.control_socket_path, "print_test", {"printer": name})
-        )
-    except DaemonNotRunningError:
-        reply = None
+    reply = ask_daemon_if_running(config, "print_test", {"printer": name}, as_json=as_json)
     if reply is not None:
         if not reply.get("ok"):
             fail(as_json, reply.get("error", {}).get("message", "print_test failed"), reply=reply)
@@ -168,16 +164,28 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
     job = Job(0, "print", None, None, name, "test", 1, False, "queued", 0, 0.0, 0.0, None)
     data = render_job(job, None, settings, style)
 
-    async def send() -> None:
+    async def send() -> str | None:
+        """Print unless the printer reports a fault (CONTRACT §7); the fault, or None."""
         async with open_transport(
             p.uri, connect_timeout=p.connect_timeout_s, write_timeout=p.write_timeout_s
         ) as transport:
+            if transport.bidirectional:
+                try:
+                    status = await query_status(transport, p.status_timeout_s)
+                except (NoStatusAnswer, StatusByteError):
+                    pass  # a model that cannot tell: print blind, as the daemon does
+                else:
+                    if status.fault is not None:
+                        return status.fault
             await transport.write(data)
+        return None
 
     try:
-        asyncio.run(send())
+        fault = asyncio.run(send())
     except DriverError as err:
         fail(as_json, f"{name}: {err}")
+    if fault is not None:
+        fail(as_json, f"{name}: {fault.replace('_', ' ')}; nothing printed", fault=fault)
     emit(
         as_json,
         {"ok": True, "printer": name, "bytes": len(data)},
@@ -186,26 +194,43 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
 
 
 @printers.command("discover")
+@_config_option
 @_json_option
 @click.option("--seconds", default=3.0, show_default=True, help="How long to listen.")
 @click.option(
     "--interface", "interfaces", multiple=True, help="Only these addresses (default: all)."
 )
-def discover(as_json: bool, seconds: float, interfaces: tuple[str, ...]) -> None:
-    """Find network printers advertising themselves with mDNS (zeroconf)."""
+def discover(
+    config_path: str | None, as_json: bool, seconds: float, interfaces: tuple[str, ...]
+) -> None:
+    """Find network printers advertising themselves with mDNS (zeroconf).
+
+    With a config (given, or found where `edge` looks), marks the printers already in it.
+    """
     from edge.discovery import discover_printers
 
-    found = asyncio.run(discover_printers(seconds, list(interfaces) or None))
+    known: dict[str, str] = {}
+    if config_path is not None or find_config_path().exists():
+        # A new box has no config yet: discovering its printers must not need one.
+        known = {p.uri: p.name for p in load(config_path, as_json).printers}
+    try:
+        found = asyncio.run(discover_printers(seconds, list(interfaces) or None))
+    except OSError as err:
+        fail(as_json, f"cannot listen for mDNS announcements: {err}")
+    for f in found:
+        f["configured"] = known.get(f["uri"])
 
     def human() -> None:
         if not found:
             click.echo("no printer answered (printers without mDNS must be configured by address)")
             return
         table = Table(title="Printers on the network")
-        for col in ("name", "uri", "service", "model"):
+        for col in ("name", "uri", "service", "model", "configured as"):
             table.add_column(col)
         for f in found:
-            table.add_row(f["name"], f["uri"], f["service"], f.get("model") or "")
+            table.add_row(
+                f["name"], f["uri"], f["service"], f.get("model") or "", f["configured"] or ""
+            )
         Console().print(table)
 
     emit(as_json, found, human)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import shutil
 import sqlite3
 import time
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from edge import control
-from edge.cli import _config_option, _json_option, emit
+from edge.cli import _config_option, _json_option, emit, open_database_readonly
 from edge.config import Config, ConfigError, find_config_path, load_config
 from edge.errors import DaemonNotRunningError
 
@@ -26,16 +26,11 @@ def _check(name: str, ok: bool | None, detail: str, fix: str = "") -> dict[str, 
 def _check_database(config: Config) -> dict[str, Any]:
     path = Path(config.database.path)
     if not path.exists():
-        parent = path.parent
-        writable = os.access(parent if parent.exists() else parent.parent, os.W_OK)
-        return _check(
-            "database",
-            writable,
-            f"{path} not created yet",
-            "" if writable else f"make {parent} writable by the store-edge user",
-        )
+        # Whether the daemon may create it depends on its user, not on whoever runs doctor
+        # (systemd's StateDirectory= makes /var/lib/store-edge its own): only report.
+        return _check("database", None, f"{path} not created yet (the daemon creates it)")
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+        with contextlib.closing(open_database_readonly(path)) as conn:
             (result,) = conn.execute("PRAGMA quick_check").fetchone()
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             (queued,) = conn.execute(
@@ -90,26 +85,34 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
     checks = [_check_database(config), await _check_broker(config)]
     try:
         reply = await control.call(config.control_socket_path, "status", timeout=5.0)
-        live = reply.get("result", {})
-        cloud = live.get("cloud", {})
+        live = reply.get("result") or {}
+        cloud = live.get("cloud") or {}
+        if not cloud.get("configured"):
+            link = "off (no [cloud] table)"
+        elif cloud.get("connected"):
+            link = "connected"
+        else:
+            link = f"not connected ({cloud.get('last_error') or 'connecting'})"
+        checks.append(_check("daemon", True, f"running, up {live.get('uptime_s')} s; cloud {link}"))
+        states = {p["name"]: p for p in live.get("printers", [])}
+    except DaemonNotRunningError as err:
         checks.append(
             _check(
                 "daemon",
-                True,
-                f"running, up {live.get('uptime_s')} s; cloud "
-                + (
-                    "connected"
-                    if cloud.get("connected")
-                    else f"not connected ({cloud.get('last_error')})"
-                ),
+                False,
+                str(err),
+                "systemctl start store-edge; if it stops again: journalctl -u store-edge",
             )
         )
-        states = {p["name"]: p for p in live.get("printers", [])}
-    except DaemonNotRunningError as err:
-        checks.append(_check("daemon", False, str(err), "systemctl start store-edge"))
+        states = {}
+    except control.ControlAccessError as err:
+        checks.append(_check("daemon", None, str(err), "sudo edge doctor"))
         states = {}
     for p in config.printers:
-        state = states.get(p.name) or await probe(p)
+        state = states.get(p.name)
+        if state is None or state.get("online") is None:
+            # The daemon has not talked to this printer yet (no job since it started): ask it.
+            state = await probe(p)
         ok = state.get("online")
         detail = f"{p.uri}: " + (
             "online" if ok else f"NOT online ({state.get('error') or state.get('last_error')})"

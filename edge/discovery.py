@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 SERVICES = ("_pdl-datastream._tcp.local.", "_printer._tcp.local.", "_ipp._tcp.local.")
@@ -15,7 +15,7 @@ async def discover_printers(
     seconds: float, interfaces: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Listen for `seconds` and return every printer service seen, raw-socket ones first."""
-    azc = AsyncZeroconf(interfaces=interfaces or "all", ip_version=IPVersion.V4Only)
+    azc = AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only)
     seen: set[tuple[str, str]] = set()
 
     def on_change(

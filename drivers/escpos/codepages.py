@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -91,6 +92,7 @@ def _invisible(char: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def _spell(char: str, encoding: str) -> str | None:
     """An encodable spelling of one character, or None."""
     if char == "\n":
