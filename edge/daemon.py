@@ -222,7 +222,10 @@ class Daemon:
             worker.stop()
         # One attempt is a write then the status check after it, each bounded by its deadline.
         longest = max(
-            (2 * w.printer.write_timeout_s + w.printer.status_timeout_s for w in self.workers.values()),
+            (
+                2 * w.printer.write_timeout_s + w.printer.status_timeout_s
+                for w in self.workers.values()
+            ),
             default=0.0,
         )
         if printer_tasks:

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,7 +97,11 @@ class Counter:
 
 async def subscriber(port: int, topic: str, counter: Counter, ident: str, events: bool) -> None:
     async with aiomqtt.Client(
-        "127.0.0.1", port, identifier=ident, protocol=aiomqtt.ProtocolVersion.V5, max_inflight_messages=1000
+        "127.0.0.1",
+        port,
+        identifier=ident,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        max_inflight_messages=1000,
     ) as client:
         await client.subscribe(topic, qos=1)
         counter.changed.set()
@@ -123,7 +126,9 @@ async def burst(client: aiomqtt.Client, topic: str, payloads: list[bytes]) -> fl
     return start
 
 
-async def paced(client: aiomqtt.Client, topic: str, payloads: list[bytes], rate: float) -> list[float]:
+async def paced(
+    client: aiomqtt.Client, topic: str, payloads: list[bytes], rate: float
+) -> list[float]:
     sent = []
     t0 = time.perf_counter()
     for i, p in enumerate(payloads):
@@ -155,14 +160,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "set_tcp_nodelay true\n"
     )
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
+    )
     daemon: subprocess.Popen[bytes] | None = None
     report: dict[str, Any] = {"n": args.n, "machine": {"cpus": os.cpu_count()}}
     try:
         await wait_broker(port, broker)
-        async with TimedEmulator(name="kitchen") as printer, aiomqtt.Client(
-            "127.0.0.1", port, identifier="bench-pub", protocol=aiomqtt.ProtocolVersion.V5, max_inflight_messages=200, max_concurrent_outgoing_calls=200
-        ) as pub, asyncio.TaskGroup() as tg:
+        async with (
+            TimedEmulator(name="kitchen") as printer,
+            aiomqtt.Client(
+                "127.0.0.1",
+                port,
+                identifier="bench-pub",
+                protocol=aiomqtt.ProtocolVersion.V5,
+                max_inflight_messages=200,
+                max_concurrent_outgoing_calls=200,
+            ) as pub,
+            asyncio.TaskGroup() as tg,
+        ):
             pub.pending_calls_threshold = 10**9  # a burst is the point here: no warning per message
             # ---- (a) raw broker rate -------------------------------------------------
             raw = Counter()
@@ -173,7 +189,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await raw.wait(lambda: raw.count >= args.n, 120)
             raw_s = max(raw.times.values()) - start
             report["raw_broker"] = {"seconds": raw_s, "msgs_per_s": args.n / raw_s}
-            print(f"(a) raw broker: {args.n} msgs in {raw_s:.2f} s = {args.n / raw_s:,.0f} msg/s", flush=True)
+            print(
+                f"(a) raw broker: {args.n} msgs in {raw_s:.2f} s = {args.n / raw_s:,.0f} msg/s",
+                flush=True,
+            )
 
             # ---- the daemon ------------------------------------------------------------
             config = work / "edge.toml"
@@ -184,7 +203,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f'[[printers]]\nname = "kitchen"\nuri = "{printer.uri}"\n'
             )
             events = Counter()
-            tg.create_task(subscriber(port, f"{BASE}/out/events", events, "bench-cloud", events=True))
+            tg.create_task(
+                subscriber(port, f"{BASE}/out/events", events, "bench-cloud", events=True)
+            )
             await events.wait(lambda: events.changed.is_set(), 10)
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "edge", "run", "--config", str(config)],
@@ -199,7 +220,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await events.wait(lambda: events.count >= args.n, 300)
             ingest_s = max(events.times.values()) - start
             ratio = (args.n / ingest_s) / report["raw_broker"]["msgs_per_s"]
-            report["ingest"] = {"seconds": ingest_s, "orders_per_s": args.n / ingest_s, "ratio_to_raw": ratio}
+            report["ingest"] = {
+                "seconds": ingest_s,
+                "orders_per_s": args.n / ingest_s,
+                "ratio_to_raw": ratio,
+            }
             print(
                 f"(b) durable ingest: {args.n} orders in {ingest_s:.2f} s = {args.n / ingest_s:,.0f} orders/s"
                 f" ({ratio:.0%} of raw broker; target >= 25%)",
@@ -209,7 +234,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await events.wait(lambda: events.events.get("order.printed", 0) >= args.n, 600)
             print_s = time.perf_counter() - t_print
             report["print_drain"] = {"tickets": args.n, "seconds_after_ingest": print_s}
-            print(f"    {args.n} tickets printed; the print queue drained {print_s:.1f} s after ingest", flush=True)
+            print(
+                f"    {args.n} tickets printed; the print queue drained {print_s:.1f} s after ingest",
+                flush=True,
+            )
 
             # ---- (c) latency at 20 orders/s ---------------------------------------------
             m = args.latency_orders
@@ -224,7 +252,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             before = len(printer.job_starts)
             lat_payloads = [order_payload(i, "lat") for i in range(m)]
             sent = await paced(pub, f"{BASE}/in/orders", lat_payloads, args.rate)
-            await printer.wait_until(lambda: len(printer.job_starts) >= before + m, timeout=120, what="tickets")
+            await printer.wait_until(
+                lambda: len(printer.job_starts) >= before + m, timeout=120, what="tickets"
+            )
             starts = printer.job_starts[before : before + m]
             edge_ms = [(starts[i] - sent[i]) * 1000 for i in range(m)]
             jobs = await printer.wait_for_jobs(before + m, timeout=60)
@@ -255,14 +285,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await events.wait(lambda: events.count >= total + rest, 300)
             await events.wait(lambda: events.events.get("order.printed", 0) >= total + rest, 900)
             mem = rss_kib(daemon.pid)
-            report["memory"] = {"orders": total + rest, "rss_mib": mem["VmRSS"] / 1024, "peak_rss_mib": mem["VmHWM"] / 1024}
+            report["memory"] = {
+                "orders": total + rest,
+                "rss_mib": mem["VmRSS"] / 1024,
+                "peak_rss_mib": mem["VmHWM"] / 1024,
+            }
             print(
                 f"(d) resident memory after {total + rest} orders: {mem['VmRSS'] / 1024:.1f} MiB"
                 f" (peak {mem['VmHWM'] / 1024:.1f} MiB; target <= 80 MB)",
                 flush=True,
             )
             report["events_seen"] = events.events
-            for task in tg._tasks:  # noqa: SLF001 - end the subscribers
+            for task in tg._tasks:  # end the subscribers
                 task.cancel()
     except* asyncio.CancelledError:
         pass
@@ -280,12 +314,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=5000, help="burst size for (a) and (b)")
     parser.add_argument("--rate", type=float, default=20.0, help="orders/s for (c)")
     parser.add_argument("--latency-orders", type=int, default=200)
     parser.add_argument("--memory-orders", type=int, default=10_000)
-    parser.add_argument("--receive-maximum", type=int, default=100, help="the daemon's [cloud] receive_maximum (its default: 100)")
+    parser.add_argument(
+        "--receive-maximum",
+        type=int,
+        default=100,
+        help="the daemon's [cloud] receive_maximum (its default: 100)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out" / "report.json")
     args = parser.parse_args()
     report = asyncio.run(run(args))

@@ -72,11 +72,13 @@ async def test_order_prints_kitchen_ticket_and_reports_events(
     assert received[0]["data"] == {"revision": 1, "duplicate": False}
     assert received[0]["store_id"] == "st_test"
     seqs = [e["seq"] for e in cloud.events]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
     # presence is retained and online
-    topic, payload, _ = await cloud.wait_message("/out/presence")
+    _, payload, _ = await cloud.wait_message("/out/presence")
     presence = json.loads(payload)
-    assert presence["online"] is True and presence["device_id"].startswith("dev_")
+    assert presence["online"] is True
+    assert presence["device_id"].startswith("dev_")
 
 
 async def test_duplicates_print_once_and_are_answered(
@@ -190,7 +192,8 @@ async def test_commands_reply_once_per_id_and_honour_response_topic(
         if t == "cloud/replies/1"
     ]
     assert replies[0][0] == replies[1][0]
-    assert replies[0][0]["ok"] is True and replies[0][0]["result"]["printers"] == ["kitchen"]
+    assert replies[0][0]["ok"] is True
+    assert replies[0][0]["result"]["printers"] == ["kitchen"]
     assert [c for _, c in replies] == [b"corr-1", b"corr-2"]
     jobs = await kitchen.wait_for_jobs(2)
     assert "REPRINT" in jobs[1].text
