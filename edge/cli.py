@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import sqlite3
@@ -69,7 +70,29 @@ def load(config_path: str | None, as_json: bool) -> Config:
         sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Imports a subcommand's module only when it runs: `edge run` stays light in memory."""
+
+    lazy: dict[str, str] = {  # noqa: RUF012 - read-only table
+        "orders": "edge.cli_orders:orders",
+        "printers": "edge.cli_printers:printers",
+        "doctor": "edge.cli_tools:doctor",
+        "demo": "edge.cli_tools:demo",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edge")
 def main() -> None:
     """store-edge: delivery orders to kitchen tickets and the POS, offline-first."""
@@ -120,17 +143,6 @@ def check_config(config_path: str | None, as_json: bool) -> None:
             f"cloud {'on' if config.cloud else 'off'}, pos {config.pos.kind})"
         ),
     )
-
-
-def _register_groups() -> None:
-    from edge.cli_orders import orders
-    from edge.cli_printers import printers
-    from edge.cli_tools import demo, doctor
-
-    main.add_command(orders)
-    main.add_command(printers)
-    main.add_command(doctor)
-    main.add_command(demo)
 
 
 def open_database_readonly(path: Path) -> sqlite3.Connection:
@@ -193,4 +205,3 @@ def control_socket(config: Config) -> Path:
     return config.control_socket_path
 
 
-_register_groups()

@@ -1,4 +1,9 @@
-"""ESC/POS bytes for a ticket document, python-escpos serving only as the command encoder."""
+"""ESC/POS bytes for a ticket document, with python-escpos's command table as the encoder.
+
+Only `escpos.constants` is used: its `Dummy` printer would pull in Pillow, qrcode and barcode
+(about 15 MB resident in the daemon) and re-sends size commands three times; text bytes are
+written here in the printer's forced code page.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ import logging
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from escpos.printer import Dummy
+from escpos.constants import HW_INIT, PAPER_FULL_CUT, TXT_SIZE, TXT_STYLE
 
 from .codepages import DEFAULT_ENCODING, normalize_encoding, select_codepage, transliterate_report
 from .document import Align, Block, Columns, Cut, Feed, Rule, Text
 
 log = logging.getLogger(__name__)
+
+# Feed to the cutter before cutting, as python-escpos's `cut()` does (ESC d 6).
+_FEED_TO_CUTTER = b"\x1bd\x06"
 
 MIN_WIDTH = 8
 
@@ -41,19 +47,17 @@ def encode_report(
 
 
 class _Job:
-    """Renders blocks into a python-escpos Dummy printer, writing text bytes itself."""
+    """Renders blocks into one job's bytes."""
 
     def __init__(self, width: int, encoding: str) -> None:
         self._width = width
         self._encoding = encoding
         self._unprintable: dict[str, None] = {}
-        self._printer = Dummy()
-        self._printer.hw("INIT")
-        # python-escpos would pick code pages per character and forgets them after ESC @.
-        self._printer._raw(select_codepage(encoding))
+        # ESC @ resets the code page: it is announced right after, before any text.
+        self._out = bytearray(HW_INIT + select_codepage(encoding))
 
     def output(self) -> bytes:
-        return bytes(self._printer.output)
+        return bytes(self._out)
 
     def unprintable(self) -> list[str]:
         return list(self._unprintable)
@@ -69,9 +73,9 @@ class _Job:
                 char = "-" if unprintable or not spelled else spelled  # decoration: no "?"
                 self._line((char * self._width)[: self._width])
             case Feed():
-                self._printer._raw(b"\n" * block.lines)
+                self._out += b"\n" * block.lines
             case Cut():
-                self._printer.cut()
+                self._out += _FEED_TO_CUTTER + PAPER_FULL_CUT
 
     def _add_text(self, block: Text) -> None:
         columns = self._width // 2 if block.double_width else self._width
@@ -110,7 +114,7 @@ class _Job:
         return spelled
 
     def _line(self, line: str) -> None:
-        self._printer._raw(line.encode(self._encoding) + b"\n")
+        self._out += line.encode(self._encoding) + b"\n"
 
     @contextmanager
     def _styled(
@@ -124,24 +128,30 @@ class _Job:
         align: Align = "left",
     ) -> Iterator[None]:
         """Switch on the block's non-default styles, and back off afterwards."""
-        on: dict[str, Any] = {}
-        off: dict[str, Any] = {}
+        on = bytearray()
+        off = bytearray()
         if double_height or double_width:
-            on.update(double_height=double_height, double_width=double_width)
-            off["normal_textsize"] = True
+            size = (
+                TXT_STYLE["width"][2 if double_width else 1]
+                | TXT_STYLE["height"][2 if double_height else 1]
+            )
+            on += TXT_SIZE + bytes([size])
+            off += TXT_SIZE + b"\x00"
         if bold:
-            on["bold"], off["bold"] = True, False
+            on += TXT_STYLE["bold"][True]
+            off += TXT_STYLE["bold"][False]
         if underline:
-            on["underline"], off["underline"] = 1, 0
+            on += TXT_STYLE["underline"][1]
+            off += TXT_STYLE["underline"][0]
         if inverse:
-            on["invert"], off["invert"] = True, False
+            on += TXT_STYLE["invert"][True]
+            off += TXT_STYLE["invert"][False]
         if align != "left":
-            on["align"], off["align"] = align, "left"
-        if on:
-            self._printer.set(**on)
+            on += TXT_STYLE["align"][align]
+            off += TXT_STYLE["align"]["left"]
+        self._out += on
         yield
-        if off:
-            self._printer.set(**off)
+        self._out += off
 
 
 def _wrap(text: str, width: int, hang: str = "") -> list[str]:

@@ -55,6 +55,8 @@ def render(data: bytes, width: int, encoding: str = "cp1252") -> str:
                 style = {}
             elif key == b"\x1b!":
                 style.update(B=arg & 8, U=arg & 0x80, H=arg & 0x10, W=arg & 0x20)
+            elif key == b"\x1d!":
+                style.update(H=arg & 0x0F, W=arg & 0xF0)
             elif key in (b"\x1bE", b"\x1b-", b"\x1dB"):
                 style[{b"\x1bE": "B", b"\x1b-": "U", b"\x1dB": "I"}[key]] = arg & 1
             elif key == b"\x1ba":
