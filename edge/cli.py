@@ -203,5 +203,3 @@ def ask_daemon(
 def control_socket(config: Config) -> Path:
     """Where the running daemon listens."""
     return config.control_socket_path
-
-

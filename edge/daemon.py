@@ -18,6 +18,7 @@ from edge.commands import CommandContext, run_command
 from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
 from edge.control import ControlServer
 from edge.db import Database, Durability
+from edge.housekeeping import Housekeeping
 from edge.ids import ulid
 from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
@@ -105,11 +106,19 @@ class Daemon:
             snapshot=self.snapshot,
         )
         self.link: CloudLink | None = None
+        cloud = config.cloud
+        self.housekeeping = Housekeeping(
+            self.db,
+            retention_s=(cloud.event_retention_h if cloud else 168) * 3600.0,
+            retention_max=cloud.event_retention_max if cloud else 100_000,
+            offline=cloud is None,
+        )
         self.stopping = asyncio.Event()
 
     # ---- wiring ---------------------------------------------------------------------------
 
     def _events_added(self) -> None:
+        self.housekeeping.poke()
         if self.link is not None:
             self.link.outbox_ready.set()
 
@@ -124,6 +133,7 @@ class Daemon:
         self._events_added()
 
     def _applied(self, applied: Applied) -> None:
+        self.housekeeping.poke()
         self._wake_printers(applied.printers)
         if applied.scheduler:
             self.scheduler.wake.set()
@@ -202,6 +212,7 @@ class Daemon:
                 ]
                 background = [
                     tg.create_task(self.scheduler.run(), name="scheduler"),
+                    tg.create_task(self.housekeeping.run(), name="housekeeping"),
                     tg.create_task(
                         ControlServer(self.config.control_socket_path, self._control).run(),
                         name="control",

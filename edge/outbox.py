@@ -129,3 +129,17 @@ def prune(conn: sqlite3.Connection, confirmed_seq: int, retention_s: float, keep
             (count - keep_max,),
         ).rowcount
     return n
+
+
+def prune_local(conn: sqlite3.Connection, retention_s: float, keep_max: int) -> int:
+    """Without a cloud: drop events older than retention, and the oldest beyond `keep_max`."""
+    n = conn.execute(
+        "DELETE FROM events WHERE created_at < ?", (time.time() - retention_s,)
+    ).rowcount
+    (count,) = conn.execute("SELECT COUNT(*) FROM events").fetchone()
+    if count > keep_max:
+        n += conn.execute(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)",
+            (count - keep_max,),
+        ).rowcount
+    return n

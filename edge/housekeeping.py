@@ -1,0 +1,90 @@
+"""Quiet-time maintenance: event retention, and giving memory back after a rush."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import gc
+import logging
+import sqlite3
+from collections.abc import Callable
+
+from edge import outbox
+from edge.db import Database, Durability
+
+log = logging.getLogger(__name__)
+
+# Maintenance runs once the daemon has had nothing to do for this long …
+QUIET_S = 5.0
+# … and at least this often on a box that is never quiet.
+MAX_INTERVAL_S = 600.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+def _confirmed_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'confirmed_seq'").fetchone()
+    return int(row[0]) if row else 0
+
+
+class Housekeeping:
+    """Prunes the outbox by retention and returns freed heap to the OS after busy periods."""
+
+    def __init__(
+        self, db: Database, retention_s: float, retention_max: int, *, offline: bool = False
+    ) -> None:
+        self.db = db
+        self.offline = offline
+        self.retention_s = retention_s
+        self.retention_max = retention_max
+        self.activity = asyncio.Event()
+        self._trim = _malloc_trim()
+
+    def poke(self) -> None:
+        """Something happened (an order, a ticket): maintenance waits for the next quiet."""
+        self.activity.set()
+
+    async def run(self) -> None:
+        """Run maintenance after each busy period, until cancelled."""
+        while True:
+            try:
+                async with asyncio.timeout(MAX_INTERVAL_S):
+                    await self.activity.wait()
+                    await self._quiet()
+            except TimeoutError:
+                pass
+            await self.maintain()
+
+    async def _quiet(self) -> None:
+        while True:
+            self.activity.clear()
+            try:
+                async with asyncio.timeout(QUIET_S):
+                    await self.activity.wait()
+            except TimeoutError:
+                return
+
+    async def maintain(self) -> None:
+        """One maintenance pass."""
+
+        def _prune(conn: sqlite3.Connection) -> int:
+            if self.offline:  # no cloud to publish to: events are a local log, kept for retention
+                return outbox.prune_local(conn, self.retention_s, self.retention_max)
+            return outbox.prune(conn, _confirmed_seq(conn), self.retention_s, self.retention_max)
+
+        pruned = await self.db.write(_prune, Durability.NORMAL)
+        if pruned:
+            log.info("pruned %d events past retention or confirmed", pruned)
+        gc.collect()
+        if self._trim is not None:
+            self._trim(0)

@@ -1,0 +1,47 @@
+"""Quiet-time maintenance: retention pruning online and offline."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from edge import outbox
+from edge.db import Database
+from edge.housekeeping import Housekeeping
+
+
+def _age(conn: sqlite3.Connection, seconds: float) -> None:
+    conn.execute("UPDATE events SET created_at = created_at - ?", (seconds,))
+
+
+async def test_online_prune_keeps_unpublished_and_drops_published_past_retention(
+    tmp_path: Path,
+) -> None:
+    async with Database(tmp_path / "edge.db") as db:
+        await db.write(lambda c: [outbox.add_event(c, "order.received", f"o{i}") for i in range(4)])
+        old = time.time() - 7200
+
+        def publish_two_long_ago(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE events SET published_at = ? WHERE seq <= 2", (old,))
+
+        await db.write(publish_two_long_ago)
+        await Housekeeping(db, retention_s=3600, retention_max=1000).maintain()
+        left = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT seq FROM events ORDER BY seq")]
+        )
+        assert left == [3, 4], "published past retention: gone; never published: kept"
+
+
+async def test_offline_prune_bounds_the_local_log(tmp_path: Path) -> None:
+    async with Database(tmp_path / "edge.db") as db:
+        await db.write(lambda c: [outbox.add_event(c, "order.received", f"o{i}") for i in range(5)])
+        await db.write(lambda c: _age(c, 7200))
+        await db.write(lambda c: [outbox.add_event(c, "order.received", f"n{i}") for i in range(5)])
+        await Housekeeping(db, retention_s=3600, retention_max=3, offline=True).maintain()
+        left = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT seq FROM events ORDER BY seq")]
+        )
+        assert left == [8, 9, 10]
+        seq = await db.write(lambda c: outbox.add_event(c, "order.received", "later"))
+        assert seq == 11, "seq keeps increasing after pruning"
