@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import signal
 import sqlite3
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from edge import __version__, jobs
@@ -18,6 +21,7 @@ from edge.commands import CommandContext, run_command
 from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
 from edge.control import ControlServer
 from edge.db import Database, Durability
+from edge.errors import EdgeError
 from edge.housekeeping import Housekeeping
 from edge.ids import ulid
 from edge.orders.intake import Intake, Lifecycle
@@ -46,7 +50,7 @@ def broker_settings(config: Config) -> BrokerSettings | None:
     return BrokerSettings(
         scheme=cloud.scheme,
         host=str(cloud.socket_path) if cloud.scheme == "unix" else (cloud.host or ""),
-        port=cloud.port or 0,
+        port=cloud.port or 1883,  # paho insists on a valid port even for a Unix socket
         client_id=config.cloud_client_id,
         username=cloud.username or None,
         password=read_secret(cloud.password_file, CREDENTIAL_MQTT_PASSWORD),
@@ -59,6 +63,21 @@ def broker_settings(config: Config) -> BrokerSettings | None:
         backoff_initial_s=cloud.backoff_initial_s,
         backoff_max_s=cloud.backoff_max_s,
     )
+
+
+@contextlib.contextmanager
+def _single_instance(db_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the database: two daemons on one file would both print."""
+    lock_path = Path(db_path).with_name(Path(db_path).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise EdgeError(
+                f"another edge daemon already uses {db_path} (lock {lock_path} is held)"
+            ) from err
+        yield
 
 
 class Daemon:
@@ -169,6 +188,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
+        with _single_instance(self.config.database.path):
+            await self._run()
+
+    async def _run(self) -> None:
         async with self.db:
             interrupted = await self.db.write(jobs.recover_interrupted, Durability.FULL)
             for job in interrupted:

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # The contract promises a release within 5 s of its time; never sleep longer than this blind.
 MAX_SLEEP_S = 60.0
+# After an unexpected failure, pause before trying again (within the 5 s promise on recovery).
+ERROR_PAUSE_S = 2.0
 
 
 class Scheduler:
@@ -33,7 +35,12 @@ class Scheduler:
     async def run(self) -> None:
         """Release due orders until cancelled."""
         while True:
-            intake = await self.db.write(self._release_due, Durability.FULL)
+            try:
+                intake = await self.db.write(self._release_due, Durability.FULL)
+            except Exception:  # a bug or a failing disk must not stop the daemon
+                log.exception("scheduler: releasing due orders failed; trying again")
+                await asyncio.sleep(ERROR_PAUSE_S)
+                continue
             if intake.printers or intake.scheduler:
                 self.on_released(intake)
             wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "release"))

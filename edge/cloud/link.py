@@ -155,6 +155,9 @@ class CloudLink:
                 # Nothing was acknowledged: the broker redelivers after we reconnect.
                 self.last_error = str(err)
                 log.error("cloud link: %s; reconnecting", err)
+            except Exception as err:  # a bug must not take printing down with the link
+                self.last_error = f"internal error: {err!r}"
+                log.exception("cloud link: unexpected error; reconnecting")
             finally:
                 if self.connected:
                     log.info("cloud link: disconnected")

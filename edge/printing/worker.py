@@ -108,6 +108,12 @@ class PrinterWorker:
                 self._printing = True
                 try:
                     await self._attempt(job)
+                except Exception:  # a bug or a failing disk must not stop the daemon
+                    log.exception(
+                        "printer %s: job %d failed unexpectedly", self.printer.name, job.id
+                    )
+                    self.last_error = "internal_error"
+                    await asyncio.sleep(self.printer.retry_max_s)  # then the job is tried again
                 finally:
                     self._printing = False
         finally:

@@ -393,7 +393,7 @@ async def test_a_second_daemon_does_not_steal_the_control_socket(
     second = EdgeProcess(store.config).start()
     edge_processes.append(second)
     assert await asyncio.to_thread(second.wait_exit) == 1
-    assert "another edge daemon already serves" in second.log()
+    assert "another edge daemon already uses" in second.log()
     assert "Traceback" not in second.log()
 
     result = await edge_async("orders", "reprint", ORDER, *store.cfg)

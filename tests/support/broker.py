@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ def free_port() -> int:
 class Broker:
     """`mosquitto -c conf` on 127.0.0.1:port; `restart()` keeps the port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "") -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.proc: subprocess.Popen[str] | None = None
@@ -31,9 +32,11 @@ class Broker:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
+            # As root, mosquitto would drop to its own user, who cannot read the test's files.
+            f"user {getpass.getuser()}\n"
             "max_queued_messages 100000\n"
             "log_dest stderr\n"
-            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n" + extra
         )
 
     @property
