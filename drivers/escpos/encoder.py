@@ -11,6 +11,7 @@ import logging
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
 from escpos.constants import HW_INIT, PAPER_FULL_CUT, TXT_SIZE, TXT_STYLE
 
 from .codepages import DEFAULT_ENCODING, normalize_encoding, select_codepage, transliterate_report
