@@ -14,6 +14,7 @@ import pytest
 
 from edge import jobs, outbox
 from edge.db import Database
+from edge.db.database import in_transaction
 from edge.db.migrations import migrate
 from edge.orders.intake import Intake, Lifecycle, apply_order
 from edge.orders.model import Order
@@ -52,14 +53,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 def tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run `fn` in one IMMEDIATE transaction, as Database.write does."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+    return in_transaction(conn, fn)
 
 
 def receive(
