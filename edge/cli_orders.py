@@ -100,12 +100,72 @@ def list_orders(config_path: str | None, as_json: bool, limit: int) -> None:
     emit(as_json, data, human)
 
 
+def _preview(
+    config: Config, payload: str, brand: str | None, ticket: str, printer: str | None, png: Path
+) -> dict[str, Any]:
+    """Render the ticket exactly as its bytes would print, through the emulator's renderer."""
+    from drivers.emulator import decode_job, render_png
+    from edge.jobs import Job
+    from edge.orders.routing import PrinterRoute, printers_for
+    from edge.printing.render import PrinterSettings, TicketStyle, render_job
+
+    chosen = next((p for p in config.printers if p.name == printer), None)
+    if printer is not None and chosen is None:
+        fail(False, f"no printer named {printer!r}")
+    if chosen is None:
+        routes = [PrinterRoute(p.name, tuple(p.roles), tuple(p.brands)) for p in config.printers]
+        role = "receipt" if ticket == "receipt" else "kitchen"
+        served = printers_for(routes, role, brand)
+        chosen = next((p for p in config.printers if served and p.name == served[0].name), None)
+    settings = (
+        PrinterSettings(
+            name=chosen.name, uri=chosen.uri, width=chosen.width, encoding=chosen.encoding
+        )
+        if chosen is not None
+        else PrinterSettings(name="preview", uri="file:///dev/null")
+    )
+    style = TicketStyle(config.store.locale, config.store.timezone, config.store.name)
+    job = Job(0, "print", None, None, settings.name, ticket, 1, False, "queued", 0, 0.0, 0.0, None)
+    data = render_job(job, payload, settings, style)
+    decoded = decode_job(data)
+    render_png(decoded, png, width_chars=settings.width)
+    return {
+        "png": str(png),
+        "printer": settings.name,
+        "width": settings.width,
+        "bytes": len(data),
+        "text": decoded.text,
+    }
+
+
 @orders.command("show")
 @click.argument("order_id")
 @_config_option
 @_json_option
-def show_order(order_id: str, config_path: str | None, as_json: bool) -> None:
-    """One order: its payload, tickets and events."""
+@click.option(
+    "--png",
+    "png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also render the ticket to this PNG, exactly as its bytes would print.",
+)
+@click.option(
+    "--ticket",
+    type=click.Choice(["kitchen", "receipt", "updated", "cancellation", "manual_entry"]),
+    default="kitchen",
+    show_default=True,
+    help="Which ticket --png renders.",
+)
+@click.option("--printer", default=None, help="Render for this printer's width and code page.")
+def show_order(
+    order_id: str,
+    config_path: str | None,
+    as_json: bool,
+    png: Path | None,
+    ticket: str,
+    printer: str | None,
+) -> None:
+    """One order: its payload, tickets and events (and a preview of a ticket with --png)."""
     config = load(config_path, as_json)
     with reading(config, as_json) as conn:
         row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
@@ -127,6 +187,8 @@ def show_order(order_id: str, config_path: str | None, as_json: bool) -> None:
             for e in events
         ],
     }
+    if png is not None:
+        data["preview"] = _preview(config, row["payload"], row["brand"], ticket, printer, png)
 
     def human() -> None:
         console = Console()
@@ -177,6 +239,11 @@ def show_order(order_id: str, config_path: str | None, as_json: bool) -> None:
         for e in data["events"]:
             console.print(
                 f"  #{e['seq']} {e['at']} {e['type']} {json.dumps(e['data'], ensure_ascii=False)}"
+            )
+        if "preview" in data:
+            p = data["preview"]
+            console.print(
+                f"{ticket} ticket for printer {p['printer']} ({p['width']} columns): {p['png']}"
             )
 
     emit(as_json, data, human)

@@ -110,10 +110,13 @@ class Daemon:
                     retry_max_s=p.retry_max_s,
                     fault_poll_s=p.fault_poll_s,
                     silent_after_s=p.silent_after_s,
+                    backup=p.backup,
+                    failover_after_s=p.failover_after_s,
                 ),
                 self.db,
                 self.style,
                 self._events_added,
+                lambda name: self._wake_printers({name}),
             )
             for p in config.printers
         }

@@ -27,6 +27,7 @@ class Job:
     not_before: float
     next_attempt_at: float
     last_error: str | None
+    meant_for: str | None = None
 
     @staticmethod
     def from_row(row: sqlite3.Row) -> Job:
@@ -45,6 +46,7 @@ class Job:
             not_before=row["not_before"],
             next_attempt_at=row["next_attempt_at"],
             last_error=row["last_error"],
+            meant_for=row["meant_for"],
         )
 
 

@@ -10,6 +10,12 @@ from .codepages import (
     transliterate_report,
 )
 from .document import Align, Block, Columns, Cut, Feed, Rule, Text
+from .drawer import (
+    drawer_open_from_status,
+    kick_command,
+    open_drawer,
+    realtime_kick_command,
+)
 from .encoder import encode, encode_report
 from .status import (
     STATUS_ERROR_CAUSE,
@@ -44,12 +50,16 @@ __all__ = [
     "StatusByteError",
     "Text",
     "UnsupportedEncodingError",
+    "drawer_open_from_status",
     "encode",
     "encode_report",
+    "kick_command",
     "normalize_encoding",
+    "open_drawer",
     "parse_offline_cause",
     "parse_paper",
     "parse_printer",
+    "realtime_kick_command",
     "select_codepage",
     "transliterate",
     "transliterate_report",

@@ -13,6 +13,8 @@ from drivers.errors import UnsupportedTransportError
 _SCHEMES: dict[str, tuple[str, str]] = {
     "tcp": ("drivers.transports.tcp", "TcpTransport"),
     "file": ("drivers.transports.file", "FileTransport"),
+    "serial": ("drivers.transports.serial", "SerialTransport"),
+    "usb": ("drivers.transports.usb", "UsbTransport"),
 }
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from drivers.errors import UnsupportedTransportError
+from drivers.transports.serial import parse_serial_uri
+
 BROKER_SCHEMES = ("mqtt", "mqtts", "unix")
 PRINTER_SCHEMES = ("tcp", "usb", "serial", "ble", "rfcomm", "file")
 CARD_READER_SCHEMES = ("serial", "tcp")
-SERIAL_FLOWS = ("none", "rtscts", "xonxoff")
 
 _MAC = r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}"
 _MAC_RE = re.compile(rf"^{_MAC}$")
@@ -81,10 +83,10 @@ def _check_device_uri(uri: str, schemes: tuple[str, ...], default_tcp_port: int 
         path = _local_path(parts)
         if not path.startswith("/dev/"):
             raise ValueError(f"{uri!r} should name a device under /dev, e.g. serial:///dev/ttyUSB0")
-        query = _query(parts, {"baudrate": None, "flow": SERIAL_FLOWS})
-        baudrate = query.get("baudrate")
-        if baudrate is not None and not (baudrate.isdigit() and 0 < int(baudrate) <= 4_000_000):
-            raise ValueError(f"baudrate should be a positive integer, got {baudrate!r}")
+        try:  # the transport's own parser: one definition of what a serial URI may say
+            parse_serial_uri(uri)
+        except UnsupportedTransportError as err:
+            raise ValueError(str(err)) from err
     elif scheme == "ble":
         if not _MAC_RE.match(parts.netloc):
             raise ValueError(f"{uri!r} should be ble://AA:BB:CC:DD:EE:FF")

@@ -75,6 +75,10 @@ MIGRATIONS: tuple[str, ...] = (
         received_at REAL NOT NULL
     );
     """,
+    # 2: a ticket moved to a backup printer says which printer it was meant for.
+    """
+    ALTER TABLE jobs ADD COLUMN meant_for TEXT
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -122,31 +122,42 @@ def _accept(
 def release(
     conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake, *, announce: bool
 ) -> None:
-    """Mark the order released and queue its kitchen tickets (or report it unroutable)."""
+    """Mark the order released and queue its kitchen tickets and receipts.
+
+    An order no printer serves is reported (`order.unroutable`), never dropped silently; a
+    store with no receipt printer at all simply prints no receipts.
+    """
     conn.execute(
         "UPDATE orders SET released = 1, updated_at = ? WHERE id = ?", (time.time(), order.id)
     )
     if announce:
         add_event(conn, "order.released", order.id, {"revision": order.revision})
-    routes = printers_for(life.routes, "kitchen", order.brand)
-    if not routes:
-        reason = (
-            f"no printer prints kitchen tickets for brand {order.brand!r}"
-            if order.brand
-            else "no printer prints kitchen tickets"
-        )
-        add_event(conn, "order.unroutable", order.id, {"reason": reason, "ticket": "kitchen"})
-        return
-    for route in routes:
-        jobs.add_print_job(
-            conn,
-            printer=route.name,
-            ticket="kitchen",
-            order_id=order.id,
-            revision=order.revision,
-            copies=route.copies,
-        )
-        intake.printers.add(route.name)
+    for role, required in (("kitchen", True), ("receipt", False)):
+        routes = printers_for(life.routes, role, order.brand)
+        if not routes:
+            if required or any(role in r.roles for r in life.routes):
+                _unroutable(conn, order, role)
+            continue
+        for route in routes:
+            jobs.add_print_job(
+                conn,
+                printer=route.name,
+                ticket=role,
+                order_id=order.id,
+                revision=order.revision,
+                copies=route.copies,
+            )
+            intake.printers.add(route.name)
+
+
+def _unroutable(conn: sqlite3.Connection, order: Order, role: str) -> None:
+    kind = "kitchen tickets" if role == "kitchen" else "receipts"
+    reason = (
+        f"no printer prints {kind} for brand {order.brand!r}"
+        if order.brand
+        else f"no printer prints {kind}"
+    )
+    add_event(conn, "order.unroutable", order.id, {"reason": reason, "ticket": role})
 
 
 def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:

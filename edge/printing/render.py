@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from drivers.escpos import Block, Cut, Feed, Rule, Text, encode
+from drivers.escpos import Block, encode
 from edge.jobs import Job
 from edge.orders.model import Order
-from edge.tickets import kitchen_ticket
+from edge.tickets import Locale, customer_receipt, kitchen_ticket, printer_test_page
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,8 @@ class PrinterSettings:
     # A printer that answered status and falls silent holds its jobs (stalled or busy) for
     # this long; after that it is taken for a model that never answers, and printed blind.
     silent_after_s: float = 120.0
+    backup: str = ""
+    failover_after_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -46,26 +46,18 @@ class RenderError(Exception):
     """The job cannot be turned into a ticket (its order is missing or unreadable)."""
 
 
-def self_test_page(
-    printer: PrinterSettings, style: TicketStyle, now: datetime | None = None
-) -> list[Block]:
-    """A page that shows a technician the printer works and prints accents."""
-    when = (now or datetime.now(ZoneInfo(style.timezone))).strftime("%Y-%m-%d %H:%M:%S")
-    return [
-        Text("TEST", bold=True, double_height=True, double_width=True, align="center"),
-        Text(style.store_name or "store-edge", align="center"),
-        Rule(),
-        Text(f"Printer: {printer.name}"),
-        Text(f"URI: {printer.uri}"),
-        Text(f"Width: {printer.width} / Encoding: {printer.encoding}"),
-        Rule(),
-        Text("Crème brûlée, œuf, façade, Noël: 12,50 €"),
-        Text("ÀÂÇÉÈÊËÎÏÔŒÙÛÜ àâçéèêëîïôœùûü"),
-        Rule(),
-        Text(when, align="center"),
-        Feed(2),
-        Cut(),
-    ]
+_MEANT_FOR = {"fr": "Pour l'imprimante {}", "en": "Meant for printer {}"}
+
+
+def _locale(value: str) -> Locale:
+    return "fr" if value == "fr" else "en"
+
+
+def _meant_for(printer: str | None, locale: str) -> str | None:
+    """On a ticket printed by a backup: which printer it was meant for."""
+    if printer is None:
+        return None
+    return _MEANT_FOR.get(locale, _MEANT_FOR["en"]).format(printer)
 
 
 def render_job(
@@ -73,7 +65,15 @@ def render_job(
 ) -> bytes:
     """The bytes of every copy of the job's ticket, each starting with ESC @ and ESC t."""
     if job.ticket == "test":
-        blocks = self_test_page(printer, style)
+        blocks = printer_test_page(
+            printer=printer.name,
+            uri=printer.uri,
+            width=printer.width,
+            encoding=printer.encoding,
+            locale=_locale(style.locale),
+            timezone=style.timezone,
+            store_name=style.store_name,
+        )
     else:
         if order_json is None:
             raise RenderError(f"order {job.order_id} is not in the database")
@@ -81,6 +81,16 @@ def render_job(
             order = Order.model_validate_json(order_json)
         except ValueError as err:
             raise RenderError(f"order {job.order_id} cannot be read: {err}") from err
+        if job.ticket == "receipt":
+            blocks = customer_receipt(
+                order,
+                locale=_locale(style.locale),
+                timezone=style.timezone,
+                store_name=style.store_name,
+                reprint=job.reprint,
+                reason=_meant_for(job.meant_for, style.locale),
+            )
+            return _copies(blocks, printer, job)
         kind = (
             job.ticket
             if job.ticket in ("kitchen", "updated", "cancellation", "manual_entry")
@@ -90,9 +100,14 @@ def render_job(
             order,
             kind=kind,  # type: ignore[arg-type]
             reprint=job.reprint,
-            locale=style.locale,  # type: ignore[arg-type]
+            locale=_locale(style.locale),
             timezone=style.timezone,
             printer=printer.name,
+            reason=_meant_for(job.meant_for, style.locale),
         )
-    one = encode(blocks, width=printer.width, encoding=printer.encoding)
-    return one * max(job.copies, 1)
+    return _copies(blocks, printer, job)
+
+
+def _copies(blocks: list[Block], printer: PrinterSettings, job: Job) -> bytes:
+    """Every copy of the ticket, each a whole job starting with ESC @ and ESC t."""
+    return encode(blocks, width=printer.width, encoding=printer.encoding) * max(job.copies, 1)

@@ -25,6 +25,7 @@ from edge.backoff import retry_delay
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.jobs import Job
+from edge.printing import failover
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,17 @@ class PrinterWorker:
         db: Database,
         style: TicketStyle,
         on_events: Callable[[], None],
+        wake_printer: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.printer = printer
         self.db = db
         self.style = style
         self.on_events = on_events
+        self.wake_printer = wake_printer
+        #: since when (monotonic) this printer has failed to print the job at the head of its
+        #: queue; None while it prints
+        self.down_since: float | None = None
+        self._poll_due = True
         self.wake = asyncio.Event()
         self.status: PrinterStatus | None = None
         self.online: bool | None = None
@@ -94,15 +101,21 @@ class PrinterWorker:
         self._task = asyncio.current_task()
         try:
             while not self._stopping:
+                if self._failover_due():
+                    await self._fail_over()
                 job = await self.db.read(self._head_job)
                 # Tickets come out in order: while the oldest job waits for its retry (the
                 # printer is down), the jobs behind it wait too, unless new work arrived.
                 if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
                     if job is None and await self._linger():
                         continue
+                    if job is None and self._poll_due:
+                        self._poll_due = False
+                        await self._poll_idle()
                     # Port-9100 printers serve one connection at a time: free it for the POS.
                     await self._disconnect()
                     self._retry_now = await self._idle(job)
+                    self._poll_due = not self._retry_now
                     continue
                 self._retry_now = False
                 self._printing = True
@@ -158,6 +171,9 @@ class PrinterWorker:
         timeout = self.printer.status_interval_s
         if wakeup is not None:
             timeout = min(timeout, max(wakeup - time.time(), 0.0))
+        if self.printer.backup and self.down_since is not None and head is not None:
+            until_failover = self.down_since + self.printer.failover_after_s - time.monotonic()
+            timeout = min(timeout, max(until_failover, 0.0))
         self.wake.clear()
         try:
             async with asyncio.timeout(timeout):
@@ -165,6 +181,52 @@ class PrinterWorker:
         except TimeoutError:
             return False
         return True
+
+    # ---- idle status and failover ---------------------------------------------------------
+
+    async def _poll_idle(self) -> None:
+        """Read the status of an idle printer, so a fault is known (and reported) before a job."""
+        try:
+            await self._connected_status()
+        except DriverError as err:
+            log.info("printer %s: idle status check failed: %s", self.printer.name, err)
+        finally:
+            await self._disconnect()
+
+    def _failover_due(self) -> bool:
+        return (
+            bool(self.printer.backup)
+            and self.down_since is not None
+            and time.monotonic() - self.down_since >= self.printer.failover_after_s
+        )
+
+    async def _still_down(self) -> bool:
+        """Ask the printer right now: is it still unable to print?"""
+        try:
+            return await self._connected_status() is not None
+        except DriverError:
+            await self._disconnect()
+            return True
+
+    async def _fail_over(self) -> None:
+        # Down long enough; but a printer back in the meantime keeps its tickets.
+        if not await self._still_down():
+            self.down_since = None
+            return
+        backup = self.printer.backup
+        moved = await self.db.write(
+            lambda c: failover.move_to_backup(c, self.printer.name, backup), Durability.FULL
+        )
+        if moved:
+            log.warning(
+                "printer %s down for %.0f s: %d ticket(s) moved to %s",
+                self.printer.name,
+                time.monotonic() - (self.down_since or time.monotonic()),
+                len(moved),
+                backup,
+            )
+            self.on_events()
+            self.wake_printer(backup)
 
     # ---- one attempt ----------------------------------------------------------------------
 
@@ -317,6 +379,7 @@ class PrinterWorker:
         """Keep the job queued without burning an attempt; tell the cloud once per fault."""
         first = job.last_error != fault
         when = time.time() + self.printer.fault_poll_s
+        self._mark_down()
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(c, job.id, "queued", error=fault, next_attempt_at=when)
@@ -336,6 +399,10 @@ class PrinterWorker:
         await self.db.write(_write, Durability.NORMAL)
         if first:
             self.on_events()
+
+    def _mark_down(self) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
 
     async def _retry(
         self,
@@ -361,6 +428,7 @@ class PrinterWorker:
             "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, detail, delay
         )
         reprint = job.reprint or may_have_printed
+        self._mark_down()
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(
@@ -393,6 +461,8 @@ class PrinterWorker:
         self, job: Job, state: str, *, error: str | None = None, reason: str | None = None
     ) -> None:
         """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
+        if state == "done":
+            self.down_since = None
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(c, job.id, state, error=error)

@@ -2,5 +2,7 @@
 
 from .i18n import Locale
 from .kitchen import TicketKind, kitchen_ticket
+from .receipt import customer_receipt
+from .test_page import printer_test_page
 
-__all__ = ["Locale", "TicketKind", "kitchen_ticket"]
+__all__ = ["Locale", "TicketKind", "customer_receipt", "kitchen_ticket", "printer_test_page"]

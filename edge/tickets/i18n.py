@@ -101,3 +101,152 @@ def short_date(when: datetime, locale: Locale) -> str:
     if locale == "fr":
         return f"{when.day:02d}/{when.month:02d}"
     return f"{_EN_MONTHS[when.month - 1]} {when.day}"
+
+
+def long_date(when: datetime, locale: Locale) -> str:
+    """Day, month and year: "23/11/2026" in French, "Nov 23, 2026" in English."""
+    if locale == "fr":
+        return f"{short_date(when, locale)}/{when.year}"
+    return f"{short_date(when, locale)}, {when.year}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLabels:
+    """The words printed on customer receipts, in one language."""
+
+    ordered: str  # "{date}" and "{time}" are filled in
+    subtotal: str
+    delivery_fee: str
+    discount: str
+    tip: str
+    tax_included: str
+    tax_added: str
+    total: str
+    payment: str
+    paid_via: str  # "{partner}" is filled in
+    payment_methods: Mapping[str, str]
+    paid: str
+    to_collect: str
+    reference: str
+    thanks: str
+
+
+RECEIPT_LABELS: Mapping[Locale, ReceiptLabels] = MappingProxyType(
+    {
+        "fr": ReceiptLabels(
+            ordered="Commande du {date} à {time}",
+            subtotal="Sous-total",
+            delivery_fee="Frais de livraison",
+            discount="Remise",
+            tip="Pourboire",
+            tax_included="dont TVA",
+            tax_added="Taxes",
+            total="TOTAL",
+            payment="Paiement",
+            paid_via="Payé via {partner}",
+            payment_methods=MappingProxyType({"card": "Carte", "cash": "Espèces"}),
+            paid="PAYÉ",
+            to_collect="À ENCAISSER",
+            reference="Réf.",
+            thanks="Merci !",
+        ),
+        "en": ReceiptLabels(
+            ordered="Ordered {date} at {time}",
+            subtotal="Subtotal",
+            delivery_fee="Delivery fee",
+            discount="Discount",
+            tip="Tip",
+            tax_included="incl. VAT",
+            tax_added="Tax",
+            total="TOTAL",
+            payment="Payment",
+            paid_via="Paid via {partner}",
+            payment_methods=MappingProxyType({"card": "Card", "cash": "Cash"}),
+            paid="PAID",
+            to_collect="TO COLLECT",
+            reference="Ref.",
+            thanks="Thank you!",
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterTestLabels:
+    """The words printed on a printer's test page, in one language."""
+
+    title: str
+    printer: str
+    uri: str
+    width: str  # "{columns}" is filled in
+    encoding: str
+    accents: str
+    normal: str
+    bold: str
+    double_height: str
+    double_width: str
+    inverse: str
+    underline: str
+    printed_at: str
+
+
+TEST_PAGE_LABELS: Mapping[Locale, PrinterTestLabels] = MappingProxyType(
+    {
+        "fr": PrinterTestLabels(
+            title="Page de test",
+            printer="Imprimante",
+            uri="URI",
+            width="Largeur: {columns} colonnes",
+            encoding="Encodage",
+            accents="Crème brûlée, œuf: 12,50 €",
+            normal="Normal",
+            bold="Gras",
+            double_height="Double hauteur",
+            double_width="Double largeur",
+            inverse="Inversé",
+            underline="Souligné",
+            printed_at="Imprimée le",
+        ),
+        "en": PrinterTestLabels(
+            title="Test page",
+            printer="Printer",
+            uri="URI",
+            width="Width: {columns} columns",
+            encoding="Encoding",
+            accents="Crème brûlée, œuf: €12.50",
+            normal="Normal",
+            bold="Bold",
+            double_height="Double height",
+            double_width="Double width",
+            inverse="Inverse",
+            underline="Underline",
+            printed_at="Printed",
+        ),
+    }
+)
+
+# Decimal places of the currencies whose minor unit is not a hundredth (ISO 4217).
+_EXPONENTS = {
+    **dict.fromkeys(("JPY", "KRW", "VND", "CLP", "ISK", "XOF", "XAF", "XPF", "PYG", "UGX"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+def format_money(amount: int, currency: str | None, locale: Locale) -> str:
+    """Minor units as printed: 2500 EUR is "25,00 €" in French, "€25.00" in English."""
+    exponent = _EXPONENTS.get(currency or "", 2)
+    major, minor = divmod(abs(amount), 10**exponent)
+    point, thousands = (",", " ") if locale == "fr" else (".", ",")
+    number = f"{major:,}".replace(",", thousands)
+    if exponent:
+        number += f"{point}{minor:0{exponent}d}"
+    sign = "-" if amount < 0 else ""
+    if currency is None:
+        return sign + number
+    symbol = _SYMBOLS.get(currency)
+    if symbol is None:
+        return f"{sign}{number} {currency}"
+    if locale == "fr":
+        return f"{sign}{number} {symbol}"
+    return f"{sign}{symbol}{number}"

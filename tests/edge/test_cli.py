@@ -458,7 +458,7 @@ async def test_printers_test_prints_directly_when_the_daemon_is_stopped(
     assert job.decoded.cut
     text = job.text
     assert "Printer: kitchen" in text
-    assert "12,50 €" in text
+    assert "€12.50" in text, "the price line of the test page (store locale en)"
     assert "Crème brûlée" in text
     assert "œuf" in text
     assert not (tmp_path / "edge.db").exists(), "a test page needs no database"
@@ -638,6 +638,7 @@ async def test_doctor_fails_when_a_printer_is_unreachable(
     )
     edge_processes.append(EdgeProcess(config).start())
     await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", printer="bar", online=False)  # start-up check
 
     result = await edge_async("doctor", "--config", str(config), "--json")
     checks = _checks(result)
@@ -648,11 +649,11 @@ async def test_doctor_fails_when_a_printer_is_unreachable(
     assert bar in checks["printer bar"]["detail"]
     assert [name for name, c in checks.items() if c["ok"] is False] == ["printer bar"]
 
-    # The daemon has not talked to the idle printer yet: `status` asks it directly.
+    # The daemon checked the idle printer at start-up: `status` reports what it knows.
     status = await edge_async("printers", "status", "bar", "--config", str(config), "--json")
     assert status.returncode == 1
     state = json_out(status)
-    assert state["source"] == "direct"
+    assert state["source"] == "daemon"
     assert state["online"] is False
 
 
@@ -715,3 +716,24 @@ async def test_control_socket_answers_even_when_a_command_fails(tmp_path: Path) 
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert not path.exists(), "the socket file goes away with the server"
+
+
+async def test_orders_show_png_renders_the_ticket_exactly_as_printed(store: Store) -> None:
+    png = store.config.parent / "preview.png"
+    shown = await edge_async("orders", "show", ORDER, *store.cfg, "--png", str(png), "--json")
+    assert shown.returncode == 0, shown.stderr
+    preview = json_out(shown)["preview"]
+    assert preview["printer"] == "kitchen"
+    # the preview is the very text the printer decoded from the bytes it received
+    [printed] = store.kitchen.jobs
+    assert preview["text"] == printed.text
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.width == 48 * 12, "one 12-pixel column per character of an 80 mm printer"
+
+    receipt = await edge_async(
+        "orders", "show", ORDER, *store.cfg, "--png", str(png), "--ticket", "receipt", "--json"
+    )
+    assert receipt.returncode == 0, receipt.stderr
+    assert "€45.50" in json_out(receipt)["preview"]["text"], "the order total on the receipt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ async def test_kill_between_receipt_and_commit_the_broker_redelivers(
     )
     await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
-    assert edge.wait_exit() == -signal.SIGKILL
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
     with edge.db() as db:
         assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0, "nothing was committed"
 
@@ -65,7 +66,7 @@ async def test_kill_after_commit_before_puback_prints_once(
     )
     await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
-    assert edge.wait_exit() == -signal.SIGKILL
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
     with edge.db() as db:
         [row] = db.execute("SELECT id, revision FROM orders").fetchall()
         assert tuple(row) == ("ord_ue_0001", 1)
@@ -88,7 +89,7 @@ async def test_kill_after_bytes_reached_printer_reprints_marked(
     )
     await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
-    assert edge.wait_exit() == -signal.SIGKILL
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
     first = await kitchen.wait_for_jobs(1)
     assert "REPRINT" not in first[0].text
 
@@ -108,7 +109,7 @@ async def test_kill_while_job_running_before_bytes_reprints_marked_once(
     )
     await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
-    assert edge.wait_exit() == -signal.SIGKILL
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
     with edge.db() as db:
         assert db.execute("SELECT state FROM jobs").fetchone()[0] == "running"
 
@@ -183,7 +184,7 @@ async def test_sigterm_shuts_down_cleanly_with_presence_offline(
     await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
     await cloud.wait_event("order.printed")
-    assert edge.terminate() == 0
+    assert await asyncio.to_thread(edge.terminate) == 0
     async with FakeCloud(broker.port, store="st_test") as late:
         # a newcomer reads the retained presence: offline, said by the edge itself (not the will)
         _, payload, _ = await late.wait_message("/out/presence")

@@ -28,8 +28,8 @@ LEAD_S = 1800.0
 ROUTES = (
     PrinterRoute("kitchen"),
     PrinterRoute("pasta", brands=("Pasta Nostra",), copies=2),
-    PrinterRoute("front", roles=("receipt",)),
 )
+FRONT = PrinterRoute("front", roles=("receipt",))
 LIFE = Lifecycle(ROUTES, release_lead_s=LEAD_S)
 # ord_dr_0002 is scheduled for 2026-11-23T19:30:00+01:00.
 SCHEDULED_FOR = datetime(2026, 11, 23, 18, 30, tzinfo=UTC).timestamp()
@@ -144,17 +144,34 @@ def test_new_accepted_order_queues_one_kitchen_job_per_routed_printer(
 
 
 def test_brand_routing_and_copies(conn: sqlite3.Connection) -> None:
-    intake = receive(conn, load_order("deliveroo_pickup_scheduled", scheduled_for=None))
-    assert intake.printers == {"kitchen", "pasta"}
+    life = Lifecycle((*ROUTES, FRONT), release_lead_s=LEAD_S)
+    intake = receive(conn, load_order("deliveroo_pickup_scheduled", scheduled_for=None), life=life)
+    assert intake.printers == {"kitchen", "pasta", "front"}
     kitchen_jobs = [j for j in jobs.order_jobs(conn, "ord_dr_0002") if j.kind == "print"]
     assert [(j.printer, j.ticket, j.copies, j.reprint) for j in kitchen_jobs] == [
         ("kitchen", "kitchen", 1, False),
         ("pasta", "kitchen", 2, False),
+        ("front", "receipt", 1, False),
     ]
-    # An order without a brand: only printers serving every brand; never the receipt printer.
-    intake = receive(conn, load_order("self_delivery_with_tip"))
-    assert intake.printers == {"kitchen"}
-    assert print_jobs(conn, "ord_web_0003") == [("kitchen", "kitchen", "queued")]
+    # An order without a brand: only printers serving every brand; the receipt on its printer.
+    intake = receive(conn, load_order("self_delivery_with_tip"), life=life)
+    assert intake.printers == {"kitchen", "front"}
+    assert print_jobs(conn, "ord_web_0003") == [
+        ("kitchen", "kitchen", "queued"),
+        ("front", "receipt", "queued"),
+    ]
+
+
+def test_receipt_printers_that_serve_other_brands_only_report_unroutable(
+    conn: sqlite3.Connection,
+) -> None:
+    life = Lifecycle(
+        (*ROUTES, PrinterRoute("front", roles=("receipt",), brands=("Pasta Nostra",))), LEAD_S
+    )
+    receive(conn, load_order("ubereats_delivery"), life=life)
+    assert print_jobs(conn, "ord_ue_0001") == [("kitchen", "kitchen", "queued")]
+    unroutable = [e for e in events(conn, "ord_ue_0001") if e["type"] == "order.unroutable"]
+    assert [e["data"]["ticket"] for e in unroutable] == ["receipt"]
 
 
 def test_event_seq_strictly_increases(conn: sqlite3.Connection) -> None:

@@ -103,6 +103,7 @@ async def test_refused_connection_retries_and_prints_once_unmarked(
 ) -> None:
     proc = start_edge(tmp_path, broker, kitchen, edge_processes)
     await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)  # first known, at start-up
     kitchen.refuse()
 
     await cloud.send_order(load_order("ubereats_delivery"))
@@ -117,7 +118,7 @@ async def test_refused_connection_retries_and_prints_once_unmarked(
     await kitchen.accept()
     [printed] = await cloud.wait_event("order.printed", order_id=ORDER_ID)
     assert printed["data"]["reprint"] is False, "nothing was sent before: no REPRINT"
-    [up] = await cloud.wait_event("printer.status", online=True)
+    up = (await cloud.wait_event("printer.status", count=2, online=True))[-1]
     assert seq(down) < seq(up) < seq(printed)
     assert all(seq(e) < seq(printed) for e in cloud.of_type("print.failed"))
 
@@ -153,6 +154,7 @@ async def test_fault_holds_the_ticket_until_cleared(
 ) -> None:
     proc = start_edge(tmp_path, broker, kitchen, edge_processes)
     await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)  # first known, at start-up
     kitchen.set_fault(**fault)
 
     await cloud.send_order(load_order("ubereats_delivery"))
@@ -176,7 +178,7 @@ async def test_fault_holds_the_ticket_until_cleared(
     kitchen.clear_faults()
     [printed] = await cloud.wait_event("order.printed", order_id=ORDER_ID)
     assert printed["data"]["reprint"] is False
-    [ok] = await cloud.wait_event("printer.status", online=True)
+    ok = (await cloud.wait_event("printer.status", count=2, online=True))[-1]
     assert ok["data"]["paper"] == "ok"
     assert ok["data"]["cover_open"] is False
     assert ok["data"]["error"] is None
@@ -197,12 +199,14 @@ async def test_stall_mid_job_times_out_and_the_retry_says_reprint(
 ) -> None:
     proc = start_edge(tmp_path, broker, kitchen, edge_processes, write_timeout_s=0.5)
     await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)  # the start-up status check
+    polled = kitchen.status_requests
     big = catering_order()
 
     await cloud.send_order(big)
     # The printer answers the status check before the job, then stops reading.
     await kitchen.wait_until(
-        lambda: kitchen.status_requests >= 3, what="the status check before the job"
+        lambda: kitchen.status_requests >= polled + 3, what="the status check before the job"
     )
     kitchen.stall()
     [failed] = await cloud.wait_event("print.failed", order_id=big["id"], reason="write_timeout")
@@ -210,7 +214,7 @@ async def test_stall_mid_job_times_out_and_the_retry_says_reprint(
 
     # Still stalled, the printer answers nothing: the job waits instead of going out blind.
     [stalled] = await cloud.wait_event("printer.status", online=False, error="not_responding")
-    await kitchen.wait_until(lambda: kitchen.connections >= 4, what="three more polls")
+    await kitchen.wait_until(lambda: kitchen.connections >= 5, what="three more polls")
     assert complete(kitchen) == []
     [row] = job_rows(proc)
     assert (row["state"], row["reprint"], row["attempts"]) == ("queued", 1, 1)
@@ -218,7 +222,7 @@ async def test_stall_mid_job_times_out_and_the_retry_says_reprint(
     kitchen.resume()
     [printed] = await cloud.wait_event("order.printed", order_id=big["id"])
     assert printed["data"]["reprint"] is True, "part of the ticket reached the printer"
-    [_, back] = await cloud.wait_event("printer.status", online=True, count=2)
+    back = (await cloud.wait_event("printer.status", online=True, count=2))[-1]
     assert seq(failed) < seq(stalled) < seq(back) < seq(printed)
     reasons = [e["data"]["reason"] for e in cloud.of_type("print.failed")]
     assert reasons == ["write_timeout", "not_responding"], "one event per cause, not per poll"
