@@ -10,12 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.errors import (
-    ConnectionLostError,
-    DeviceUnavailableError,
     DriverError,
     PermanentDriverError,
-    UnsupportedTransportError,
-    WriteTimeoutError,
 )
 from drivers.escpos.status import PrinterStatus, StatusByteError
 from drivers.realtime import NoStatusAnswer, query_status
@@ -25,7 +21,7 @@ from edge.backoff import retry_delay
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.jobs import Job
-from edge.printing import failover
+from edge.printing import failover, outcomes
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
 
 log = logging.getLogger(__name__)
@@ -232,7 +228,7 @@ class PrinterWorker:
 
     async def _attempt(self, job: Job) -> None:
         try:
-            order_json = await self.db.read(lambda c: _order_payload(c, job.order_id))
+            order_json = await self.db.read(lambda c: outcomes.order_payload(c, job.order_id))
             data = render_job(job, order_json, self.printer, self.style)
         except (RenderError, ValueError) as err:
             log.error("printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err)
@@ -377,26 +373,11 @@ class PrinterWorker:
 
     async def _hold(self, job: Job, fault: str) -> None:
         """Keep the job queued without burning an attempt; tell the cloud once per fault."""
-        first = job.last_error != fault
-        when = time.time() + self.printer.fault_poll_s
+        until = time.time() + self.printer.fault_poll_s
         self._mark_down()
-
-        def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, "queued", error=fault, next_attempt_at=when)
-            if first:
-                outbox.add_event(
-                    c,
-                    "print.failed",
-                    job.order_id,
-                    {
-                        "printer": self.printer.name,
-                        "reason": fault,
-                        "will_retry": True,
-                        "job": job.id,
-                    },
-                )
-
-        await self.db.write(_write, Durability.NORMAL)
+        first = await self.db.write(
+            lambda c: outcomes.held(c, job, self.printer.name, fault, until), Durability.NORMAL
+        )
         if first:
             self.on_events()
 
@@ -414,97 +395,45 @@ class PrinterWorker:
     ) -> None:
         """Queue the job again; REPRINT from now on when bytes may have reached the paper."""
         if isinstance(failure, DriverError):
-            reason, detail = _reason(failure), str(failure)
+            reason, detail = outcomes.reason_of(failure), str(failure)
         else:
             reason = detail = failure
-        permanent = isinstance(failure, PermanentDriverError)
-        attempts = job.attempts + 1
         delay = (
             self.printer.fault_poll_s
             if hold
-            else retry_delay(attempts, self.printer.retry_initial_s, self.printer.retry_max_s)
+            else retry_delay(
+                job.attempts + 1, self.printer.retry_initial_s, self.printer.retry_max_s
+            )
         )
         log.warning(
             "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, detail, delay
         )
-        reprint = job.reprint or may_have_printed
         self._mark_down()
-
-        def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(
+        await self.db.write(
+            lambda c: outcomes.retried(
                 c,
-                job.id,
-                "queued",
-                error=detail,
-                next_attempt_at=time.time() + delay,
-                reprint=reprint,
-            )
-            c.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job.id))
-            outbox.add_event(
-                c,
-                "print.failed",
-                job.order_id,
-                {
-                    "printer": self.printer.name,
-                    "reason": reason,
-                    "detail": detail,
-                    "will_retry": True,
-                    "job": job.id,
-                    "permanent": permanent,
-                },
-            )
-
-        await self.db.write(_write, Durability.FULL)
+                job,
+                self.printer.name,
+                reason=reason,
+                detail=detail,
+                delay=delay,
+                reprint=job.reprint or may_have_printed,
+                permanent=isinstance(failure, PermanentDriverError),
+            ),
+            Durability.FULL,
+        )
         self.on_events()
 
     async def _finish(
         self, job: Job, state: str, *, error: str | None = None, reason: str | None = None
     ) -> None:
-        """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
+        """Record the outcome of the job; a printed one ends the printer's outage."""
         if state == "done":
             self.down_since = None
-
-        def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, state, error=error)
-            if state == "done":
-                name = "order.printed"
-                data: dict[str, Any] = {
-                    "printer": self.printer.name,
-                    "ticket": job.ticket,
-                    "copies": job.copies,
-                    "reprint": job.reprint,
-                    "job": job.id,
-                }
-            else:
-                name = "print.failed"
-                data = {
-                    "printer": self.printer.name,
-                    "reason": reason,
-                    "detail": error,
-                    "will_retry": False,
-                    "job": job.id,
-                }
-            outbox.add_event(c, name, job.order_id, data)
-
-        await self.db.write(_write, Durability.FULL)
+        await self.db.write(
+            lambda c: outcomes.finished(
+                c, job, self.printer.name, state, error=error, reason=reason
+            ),
+            Durability.FULL,
+        )
         self.on_events()
-
-
-def _order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None:
-    if order_id is None:
-        return None
-    row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
-    return row[0] if row else None
-
-
-def _reason(err: DriverError) -> str:
-    """The `reason` a print.failed event gives for a driver error."""
-    if isinstance(err, DeviceUnavailableError):
-        return "unreachable"
-    if isinstance(err, WriteTimeoutError):
-        return "write_timeout"
-    if isinstance(err, ConnectionLostError):
-        return "connection_lost"
-    if isinstance(err, UnsupportedTransportError):
-        return "unsupported"
-    return "device_error"

@@ -1,0 +1,115 @@
+"""What one print attempt leaves in the database: the job's new state and its event."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from drivers.errors import (
+    ConnectionLostError,
+    DeviceUnavailableError,
+    DriverError,
+    UnsupportedTransportError,
+    WriteTimeoutError,
+)
+from edge import jobs, outbox
+from edge.jobs import Job
+
+
+def held(conn: sqlite3.Connection, job: Job, printer: str, fault: str, until: float) -> bool:
+    """The printer reports a fault: the job waits, and the cloud hears once per fault."""
+    first = job.last_error != fault
+    jobs.set_state(conn, job.id, "queued", error=fault, next_attempt_at=until)
+    if first:
+        outbox.add_event(
+            conn,
+            "print.failed",
+            job.order_id,
+            {"printer": printer, "reason": fault, "will_retry": True, "job": job.id},
+        )
+    return first
+
+
+def retried(
+    conn: sqlite3.Connection,
+    job: Job,
+    printer: str,
+    *,
+    reason: str,
+    detail: str,
+    delay: float,
+    reprint: bool,
+    permanent: bool,
+) -> None:
+    """An attempt failed: one more attempt counted, the next one scheduled, `print.failed`."""
+    jobs.set_state(
+        conn, job.id, "queued", error=detail, next_attempt_at=time.time() + delay, reprint=reprint
+    )
+    conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + 1, job.id))
+    outbox.add_event(
+        conn,
+        "print.failed",
+        job.order_id,
+        {
+            "printer": printer,
+            "reason": reason,
+            "detail": detail,
+            "will_retry": True,
+            "job": job.id,
+            "permanent": permanent,
+        },
+    )
+
+
+def finished(
+    conn: sqlite3.Connection,
+    job: Job,
+    printer: str,
+    state: str,
+    *,
+    error: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
+    jobs.set_state(conn, job.id, state, error=error)
+    if state == "done":
+        name = "order.printed"
+        data: dict[str, Any] = {
+            "printer": printer,
+            "ticket": job.ticket,
+            "copies": job.copies,
+            "reprint": job.reprint,
+            "job": job.id,
+        }
+    else:
+        name = "print.failed"
+        data = {
+            "printer": printer,
+            "reason": reason,
+            "detail": error,
+            "will_retry": False,
+            "job": job.id,
+        }
+    outbox.add_event(conn, name, job.order_id, data)
+
+
+def order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None:
+    """The stored JSON of the order a job prints."""
+    if order_id is None:
+        return None
+    row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
+    return row[0] if row else None
+
+
+def reason_of(err: DriverError) -> str:
+    """The `reason` a print.failed event gives for a driver error."""
+    if isinstance(err, DeviceUnavailableError):
+        return "unreachable"
+    if isinstance(err, WriteTimeoutError):
+        return "write_timeout"
+    if isinstance(err, ConnectionLostError):
+        return "connection_lost"
+    if isinstance(err, UnsupportedTransportError):
+        return "unsupported"
+    return "device_error"
