@@ -111,6 +111,7 @@ class Daemon:
                     fault_poll_s=p.fault_poll_s,
                     silent_after_s=p.silent_after_s,
                     backup=p.backup,
+                    batch_max_jobs=p.batch_max_jobs,
                     failover_after_s=p.failover_after_s,
                 ),
                 self.db,

@@ -308,6 +308,14 @@ class PrinterConfig(_Section):
     fault_poll_s: float = Field(
         default=2.0, gt=0, description="Extension. How often held jobs re-check a faulty printer."
     )
+    batch_max_jobs: int = Field(
+        default=50,
+        ge=1,
+        le=200,
+        description="Extension. In a rush, up to this many queued tickets go out in one write "
+        "between one durable 'running' and one 'done' commit; a fault right after them marks "
+        "them all REPRINT. 1 = strictly one ticket per write.",
+    )
     silent_after_s: float = Field(
         default=120.0,
         gt=0,

@@ -62,6 +62,12 @@ def retried(
     )
 
 
+def requeued(conn: sqlite3.Connection, job: Job) -> None:
+    """A job of a batch that never started: back in the queue exactly as it was."""
+    jobs.set_state(conn, job.id, "queued")
+    conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts, job.id))
+
+
 def finished(
     conn: sqlite3.Connection,
     job: Job,

@@ -30,6 +30,7 @@ class PrinterSettings:
     # this long; after that it is taken for a model that never answers, and printed blind.
     silent_after_s: float = 120.0
     backup: str = ""
+    batch_max_jobs: int = 50
     failover_after_s: float = 60.0
 
 

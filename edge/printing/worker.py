@@ -35,6 +35,9 @@ LINGER_S = 1.0
 # A clean status read on the same open connection this recently (typically the check after
 # the previous ticket) is the pre-job check of the next one.
 FRESH_STATUS_S = 1.0
+# In a rush, the due tickets behind the head one go out in the same write, between one
+# "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
+BATCH_MAX_BYTES = 32 * 1024
 
 
 class PrinterWorker:
@@ -116,7 +119,8 @@ class PrinterWorker:
                 self._retry_now = False
                 self._printing = True
                 try:
-                    await self._attempt(job)
+                    batch = await self.db.read(self._due_batch)
+                    await self._attempt(batch or [(job, None)])
                 except Exception:  # a bug or a failing disk must not stop the daemon
                     log.exception(
                         "printer %s: job %d failed unexpectedly", self.printer.name, job.id
@@ -136,6 +140,24 @@ class PrinterWorker:
             (self.printer.name, time.time()),
         ).fetchone()
         return Job.from_row(row) if row else None
+
+    def _due_batch(self, conn: sqlite3.Connection) -> list[tuple[Job, str | None]]:
+        """The head job and the due jobs right behind it, with their orders, in job order."""
+        now = time.time()
+        rows = conn.execute(
+            "SELECT jobs.*, orders.payload AS payload FROM jobs"
+            " LEFT JOIN orders ON orders.id = jobs.order_id"
+            " WHERE jobs.kind = 'print' AND jobs.state = 'queued' AND jobs.printer = ?"
+            " AND jobs.not_before <= ? ORDER BY jobs.id LIMIT ?",
+            (self.printer.name, now, self.printer.batch_max_jobs),
+        ).fetchall()
+        batch: list[tuple[Job, str | None]] = []
+        for row in rows:
+            job = Job.from_row(row)
+            if batch and job.next_attempt_at > now:
+                break  # a job waiting for its retry keeps its place: stop before it
+            batch.append((job, row["payload"]))
+        return batch
 
     async def _linger(self) -> bool:
         """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
@@ -226,35 +248,54 @@ class PrinterWorker:
 
     # ---- one attempt ----------------------------------------------------------------------
 
-    async def _attempt(self, job: Job) -> None:
-        try:
-            order_json = await self.db.read(lambda c: outcomes.order_payload(c, job.order_id))
-            data = render_job(job, order_json, self.printer, self.style)
-        except (RenderError, ValueError) as err:
-            log.error("printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err)
-            await self._finish(job, "failed", error=str(err), reason="unprintable")
+    async def _attempt(self, batch: list[tuple[Job, str | None]]) -> None:
+        """Print the head job, and the due jobs behind it in the same write (a rush)."""
+        rendered: list[tuple[Job, bytes]] = []
+        size = 0
+        for job, order_json in batch:
+            if rendered and size >= BATCH_MAX_BYTES:
+                break
+            try:
+                data = render_job(job, order_json, self.printer, self.style)
+            except (RenderError, ValueError) as err:
+                log.error(
+                    "printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err
+                )
+                await self._finish([job], "failed", error=str(err), reason="unprintable")
+                continue
+            rendered.append((job, data))
+            size += len(data)
+        if not rendered:
             return
+        head = rendered[0][0]
         try:
             fault = None if self._fresh_clean_status() else await self._connected_status()
         except DriverError as err:
             await self._disconnect()
-            await self._retry(job, err, may_have_printed=False)
+            await self._retry([head], err, may_have_printed=[False])
             return
         if fault is not None:
-            await self._hold(job, fault)
+            await self._hold(head, fault)
             return
+        printing = [job for job, _ in rendered]
+
         # Durable before the first byte: a crash from here on means "may have printed".
-        await self.db.write(
-            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
-        )
+        def _running(c: sqlite3.Connection) -> None:
+            for j in printing:
+                jobs.set_state(c, j.id, "running", count_attempt=True)
+
+        await self.db.write(_running, Durability.FULL)
         crash_point("before_print")
+        data = b"".join(d for _, d in rendered)
         try:
             assert self.transport is not None
             await self.transport.write(data)
         except DriverError as err:
             await self._disconnect()
             sent = getattr(err, "sent", len(data))
-            await self._retry(job, err, may_have_printed=sent > 0)
+            starts = _offsets([d for _, d in rendered])
+            # Jobs whose first byte went out may have printed; the others never started.
+            await self._retry(printing, err, may_have_printed=[start < sent for start in starts])
             return
         crash_point("after_print")
         try:
@@ -262,15 +303,15 @@ class PrinterWorker:
         except DriverError as err:
             # Every byte was handed over before the connection failed: it may well have printed.
             await self._disconnect()
-            await self._retry(job, err, may_have_printed=True)
+            await self._retry(printing, err, may_have_printed=[True] * len(printing))
             return
         if fault is not None:
             # The printer stopped during or right after the job: it may be half printed.
             if fault == NOT_RESPONDING:
                 await self._disconnect()
-            await self._retry(job, fault, may_have_printed=True, hold=True)
+            await self._retry(printing, fault, may_have_printed=[True] * len(printing), hold=True)
             return
-        await self._finish(job, "done")
+        await self._finish(printing, "done")
 
     async def _connected_status(self) -> str | None:
         await self._connect()
@@ -387,53 +428,77 @@ class PrinterWorker:
 
     async def _retry(
         self,
-        job: Job,
+        failed: list[Job],
         failure: DriverError | str,
         *,
-        may_have_printed: bool,
+        may_have_printed: list[bool],
         hold: bool = False,
     ) -> None:
-        """Queue the job again; REPRINT from now on when bytes may have reached the paper."""
+        """Queue the jobs again; REPRINT from now on where bytes may have reached the paper.
+
+        A job of the batch that never started goes back to the queue as it was.
+        """
         if isinstance(failure, DriverError):
             reason, detail = outcomes.reason_of(failure), str(failure)
         else:
             reason = detail = failure
+        head = failed[0]
         delay = (
             self.printer.fault_poll_s
             if hold
             else retry_delay(
-                job.attempts + 1, self.printer.retry_initial_s, self.printer.retry_max_s
+                head.attempts + 1, self.printer.retry_initial_s, self.printer.retry_max_s
             )
         )
         log.warning(
-            "printer %s: job %d: %s (retry in %.1f s)", self.printer.name, job.id, detail, delay
+            "printer %s: job %d%s: %s (retry in %.1f s)",
+            self.printer.name,
+            head.id,
+            f" and {len(failed) - 1} more" if len(failed) > 1 else "",
+            detail,
+            delay,
         )
         self._mark_down()
-        await self.db.write(
-            lambda c: outcomes.retried(
-                c,
-                job,
-                self.printer.name,
-                reason=reason,
-                detail=detail,
-                delay=delay,
-                reprint=job.reprint or may_have_printed,
-                permanent=isinstance(failure, PermanentDriverError),
-            ),
-            Durability.FULL,
-        )
+        permanent = isinstance(failure, PermanentDriverError)
+
+        def _write(c: sqlite3.Connection) -> None:
+            for job, touched in zip(failed, may_have_printed, strict=True):
+                if job is not head and not touched:
+                    outcomes.requeued(c, job)
+                    continue
+                outcomes.retried(
+                    c,
+                    job,
+                    self.printer.name,
+                    reason=reason,
+                    detail=detail,
+                    delay=delay,
+                    reprint=job.reprint or touched,
+                    permanent=permanent,
+                )
+
+        await self.db.write(_write, Durability.FULL)
         self.on_events()
 
     async def _finish(
-        self, job: Job, state: str, *, error: str | None = None, reason: str | None = None
+        self, done: list[Job], state: str, *, error: str | None = None, reason: str | None = None
     ) -> None:
-        """Record the outcome of the job; a printed one ends the printer's outage."""
+        """Record the outcome of the jobs; a printed one ends the printer's outage."""
         if state == "done":
             self.down_since = None
-        await self.db.write(
-            lambda c: outcomes.finished(
-                c, job, self.printer.name, state, error=error, reason=reason
-            ),
-            Durability.FULL,
-        )
+
+        def _write(c: sqlite3.Connection) -> None:
+            for job in done:
+                outcomes.finished(c, job, self.printer.name, state, error=error, reason=reason)
+
+        await self.db.write(_write, Durability.FULL)
         self.on_events()
+
+
+def _offsets(chunks: list[bytes]) -> list[int]:
+    """Where each chunk starts in their concatenation."""
+    starts, at = [], 0
+    for chunk in chunks:
+        starts.append(at)
+        at += len(chunk)
+    return starts

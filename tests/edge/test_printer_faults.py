@@ -372,3 +372,39 @@ async def test_orders_queued_while_down_print_in_order_once(
         assert_whole_ticket(job, f"Q{n}")
         assert REPRINT not in job.text
     assert [row["state"] for row in job_rows(proc)] == ["done"] * len(numbers)
+
+
+async def test_a_rush_dropped_mid_write_reprints_only_what_may_have_printed(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """Queued tickets go out in one write; after a drop part-way no ticket prints twice unmarked."""
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)
+    kitchen.refuse()
+    numbers = range(1, 7)
+    for n in numbers:
+        await cloud.send_order(order(n))
+    for n in numbers:
+        await cloud.wait_event("order.received", order_id=f"ord_q{n}")
+    await cloud.wait_event("print.failed", reason="unreachable")
+
+    one_ticket = 9 + 560  # status requests, then about one ticket's bytes
+    kitchen.drop_after(int(2.5 * one_ticket))  # the rush's connection breaks in ticket 3
+    await kitchen.accept()
+    printed = await cloud.wait_event("order.printed", count=len(numbers))
+    assert sorted(e["order_id"] for e in printed) == [f"ord_q{n}" for n in numbers]
+
+    by_ticket: dict[int, list[RecordedJob]] = {n: [] for n in numbers}
+    for job in complete(kitchen):
+        [n] = [n for n in numbers if f"Uber Eats Q{n}" in job.text]
+        by_ticket[n].append(job)
+    for n, copies in by_ticket.items():
+        assert copies, f"ticket Q{n} printed"
+        unmarked = [c for c in copies if REPRINT not in c.text]
+        assert len(unmarked) <= 1, f"ticket Q{n}: never two unmarked copies"
+    # TCP cannot tell how much of a write the printer took before the drop: every ticket of
+    # the broken rush may have printed, so every further copy says REPRINT.
+    reprinted = {e["order_id"] for e in printed if e["data"]["reprint"]}
+    assert reprinted, "the tickets of the broken write say REPRINT"
+    assert [row["state"] for row in job_rows(proc)] == ["done"] * len(numbers)
