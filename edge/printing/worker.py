@@ -34,7 +34,7 @@ NOT_RESPONDING = "not_responding"
 LINGER_S = 1.0
 # A clean status read on the same open connection this recently (typically the check after
 # the previous ticket) is the pre-job check of the next one.
-FRESH_STATUS_S = 1.0
+FRESH_STATUS_S = 0.25
 # In a rush, the due tickets behind the head one go out in the same write, between one
 # "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
 BATCH_MAX_BYTES = 32 * 1024

@@ -408,3 +408,29 @@ async def test_a_rush_dropped_mid_write_reprints_only_what_may_have_printed(
     reprinted = {e["order_id"] for e in printed if e["data"]["reprint"]}
     assert reprinted, "the tickets of the broken write say REPRINT"
     assert [row["state"] for row in job_rows(proc)] == ["done"] * len(numbers)
+
+
+async def test_printer_answering_status_late_is_still_believed(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """Answers that come late, within the status deadline, still hold jobs on a fault."""
+    kitchen.status_mode = "late"
+    kitchen.status_delay_s = 0.2  # the test config waits 0.5 s for an answer
+    start_edge(tmp_path, broker, kitchen, edge_processes, status_interval_s=0.3)
+    await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)
+
+    kitchen.set_fault(cover_open=True)
+    # the idle check reads the late answer
+    await cloud.wait_event("printer.status", online=False, cover_open=True)
+    await cloud.send_order(order(1))
+    [failed] = await cloud.wait_event("print.failed", order_id="ord_q1")
+    assert failed["data"]["reason"] == "cover_open"
+    assert kitchen.jobs == []
+    assert kitchen.held_bytes == 0
+
+    kitchen.clear_faults()
+    [printed] = await cloud.wait_event("order.printed", order_id="ord_q1")
+    assert printed["data"]["reprint"] is False
+    [job] = await kitchen.wait_for_jobs(1)
+    assert REPRINT not in job.text
