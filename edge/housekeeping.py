@@ -8,6 +8,7 @@ import ctypes.util
 import gc
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 
 from edge import outbox
@@ -19,6 +20,10 @@ log = logging.getLogger(__name__)
 QUIET_S = 5.0
 # … and at least this often on a box that is never quiet.
 MAX_INTERVAL_S = 600.0
+# Command replies are kept to answer a repeated command id; the cloud repeats within hours.
+COMMAND_RETENTION_S = 7 * 86400.0
+# Rejected payloads are kept for a human to look at.
+DEAD_LETTER_RETENTION_S = 30 * 86400.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -78,6 +83,11 @@ class Housekeeping:
         """One maintenance pass."""
 
         def _prune(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            conn.execute("DELETE FROM commands WHERE received_at < ?", (now - COMMAND_RETENTION_S,))
+            conn.execute(
+                "DELETE FROM dead_letters WHERE received_at < ?", (now - DEAD_LETTER_RETENTION_S,)
+            )
             if self.offline:  # no cloud to publish to: events are a local log, kept for retention
                 return outbox.prune_local(conn, self.retention_s, self.retention_max)
             return outbox.prune(conn, _confirmed_seq(conn), self.retention_s, self.retention_max)

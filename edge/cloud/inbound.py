@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,8 +215,14 @@ def _reject(
 ) -> None:
     conn.execute(
         "INSERT INTO dead_letters (topic, payload, reason, errors, received_at)"
-        " VALUES (?, ?, ?, ?, strftime('%s', 'now'))",
-        (msg.topic, msg.payload[:_MAX_DEAD_LETTER], item.reason, json.dumps(item.errors)),
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            msg.topic,
+            msg.payload[:_MAX_DEAD_LETTER],
+            item.reason,
+            json.dumps(item.errors),
+            time.time(),
+        ),
     )
     if item.kind == "order":
         outbox.add_event(

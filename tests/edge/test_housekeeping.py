@@ -45,3 +45,30 @@ async def test_offline_prune_bounds_the_local_log(tmp_path: Path) -> None:
         assert left == [8, 9, 10]
         seq = await db.write(lambda c: outbox.add_event(c, "order.received", "later"))
         assert seq == 11, "seq keeps increasing after pruning"
+
+
+async def test_old_command_replies_and_dead_letters_are_pruned(tmp_path: Path) -> None:
+    async with Database(tmp_path / "edge.db") as db:
+        old = time.time() - 40 * 86400
+
+        def fill(conn: sqlite3.Connection) -> None:
+            for received, name in ((old, "old"), (time.time(), "new")):
+                conn.execute(
+                    "INSERT INTO commands (id, name, reply, received_at)"
+                    " VALUES (?, 'ping', '{}', ?)",
+                    (name, received),
+                )
+                conn.execute(
+                    "INSERT INTO dead_letters (topic, payload, reason, received_at)"
+                    " VALUES (?, x'00', 'invalid', ?)",
+                    (name, received),
+                )
+
+        await db.write(fill)
+        await Housekeeping(db, retention_s=3600, retention_max=1000).maintain()
+        commands = await db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM commands")])
+        letters = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT topic FROM dead_letters")]
+        )
+        assert commands == ["new"]
+        assert letters == ["new"]
