@@ -55,6 +55,7 @@ class UnsupportedEncodingError(ValueError):
     """The encoding is not one of the code pages we can announce with `ESC t`."""
 
 
+@functools.lru_cache(maxsize=64)
 def normalize_encoding(encoding: str) -> str:
     """The CODEPAGES key of a supported encoding name, e.g. "windows-1252" -> "cp1252"."""
     name = _ALIASES.get(encoding.strip().lower())
@@ -118,12 +119,27 @@ def _spell(char: str, encoding: str) -> str | None:
     return None
 
 
+def _plain(text: str, encoding: str) -> bool:
+    """Text that needs no change: printable, already composed, and encodable as it is."""
+    if not text.replace("\n", "").isprintable():
+        return False  # controls, separators, format characters: the careful path
+    if not text.isascii() and unicodedata.normalize("NFC", text) != text:
+        return False
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def transliterate_report(text: str, encoding: str) -> tuple[str, list[str]]:
     """`text` made encodable in `encoding`, and the distinct characters that became "?"."""
     encoding = normalize_encoding(encoding)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _plain(text, encoding):
+        return text, []
     out: list[str] = []
     unprintable: dict[str, None] = {}
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
     for char in unicodedata.normalize("NFC", text):
         spelled = _spell(char, encoding)
         if spelled is None:

@@ -157,6 +157,8 @@ class _Job:
 
 def _wrap(text: str, width: int, hang: str = "") -> list[str]:
     """Word-wrap to `width` columns, breaking words longer than a line."""
+    if text and len(text) <= width and not text[-1].isspace():
+        return [text]  # fits: what textwrap would return, without its cost
     return textwrap.wrap(
         text, width, subsequent_indent=hang, break_long_words=True, break_on_hyphens=True
     )
