@@ -40,6 +40,10 @@ class Database:
         self.path = Path(path)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        # Reads run on a second connection and thread: WAL lets them proceed while a write
+        # commits, so a printer worker's look-up never queues behind the cloud link's commits.
+        self._read_executor: ThreadPoolExecutor | None = None
+        self._reader: sqlite3.Connection | None = None
         self._sync: Durability | None = None
         self._thread_ident: int | None = None
 
@@ -53,10 +57,19 @@ class Database:
     async def open(self) -> None:
         """Open the file (creating parents), switch to WAL and apply migrations."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db")
+        self._read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db-read")
         try:
             await self._submit(self._open_sync)
+            await asyncio.get_running_loop().run_in_executor(self._read_executor, self._open_reader)
         except sqlite3.Error as err:
             raise DatabaseError(f"cannot open database {self.path}: {err}") from err
+
+    def _open_reader(self) -> None:
+        reader = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        reader.row_factory = sqlite3.Row
+        reader.execute("PRAGMA query_only=ON")
+        reader.execute("PRAGMA busy_timeout=10000")
+        self._reader = reader
 
     def _open_sync(self) -> None:
         self._thread_ident = threading.get_ident()
@@ -80,6 +93,16 @@ class Database:
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
+        read_executor, self._read_executor = self._read_executor, None
+        if read_executor is not None:
+
+            def _close_reader() -> None:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
+
+            await asyncio.get_running_loop().run_in_executor(read_executor, _close_reader)
+            read_executor.shutdown(wait=True)
 
         def _close() -> None:
             if self._conn is not None:
@@ -98,12 +121,19 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on the database thread outside any write transaction."""
-        return await self._submit(self._read_sync, fn)
+        """Run `fn(conn)` on the read-only connection; it sees every committed write."""
+        if self._read_executor is None:
+            raise DatabaseError("database is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._read_executor, self._read_sync, fn
+            )
+        except sqlite3.OperationalError as err:
+            raise DatabaseError(f"database read failed: {err}") from err
 
     def _read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        assert self._conn is not None
-        return fn(self._conn)
+        assert self._reader is not None
+        return fn(self._reader)
 
     async def write(
         self, fn: Callable[[sqlite3.Connection], T], durability: Durability = Durability.FULL
