@@ -188,7 +188,15 @@ def _print_checks(checks: list[dict[str, Any]]) -> None:
     help="Keep broker, printers and daemon running after the script.",
 )
 @click.option("--locale", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-def demo(out: str, keep_running: bool, locale: str) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where the demo writes the configuration it runs with (default: OUT/edge.toml).",
+)
+@_json_option
+def demo(out: str, keep_running: bool, locale: str, config_path: str | None, as_json: bool) -> None:
     """A self-contained demonstration: local broker, sample orders, emulated printers."""
     from edge.demo.run import run_demo
 
@@ -196,8 +204,18 @@ def demo(out: str, keep_running: bool, locale: str) -> None:
         raise click.ClickException(
             "mosquitto is not installed: run scripts/bootstrap (or apt-get install mosquitto)"
         )
-    ok = asyncio.run(run_demo(Path(out), keep_running=keep_running, locale=locale))
+    folder = Path(out).resolve()
+    config = Path(config_path).resolve() if config_path else folder / "edge.toml"
+    ok = asyncio.run(run_demo(folder, keep_running=keep_running, locale=locale, config_path=config))
+    summary = {
+        "ok": ok,
+        "tickets": str(folder / "tickets"),
+        "config": str(config),
+        "daemon_log": str(folder / "daemon.log"),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
     raise SystemExit(0 if ok else 1)
 
 
-__all__ = ["demo", "doctor", "json"]
+__all__ = ["demo", "doctor"]

@@ -70,9 +70,15 @@ async def _start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def _write_config(
-    workdir: Path, port: int, kitchen: PrinterEmulator, pasta: PrinterEmulator, locale: str
+    workdir: Path,
+    port: int,
+    kitchen: PrinterEmulator,
+    pasta: PrinterEmulator,
+    locale: str,
+    path: Path | None = None,
 ) -> Path:
-    path = workdir / "edge.toml"
+    path = path or workdir / "edge.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"""# store-edge demo configuration (written by `edge demo`)
 [store]
@@ -114,7 +120,9 @@ def _describe(event: dict[str, Any]) -> str:
     return f"#{event['seq']:<4} {event['type']:<17} {event.get('order_id') or '':<13} {detail}"
 
 
-async def run_demo(out: Path, *, keep_running: bool, locale: str) -> bool:
+async def run_demo(
+    out: Path, *, keep_running: bool, locale: str, config_path: Path | None = None
+) -> bool:
     """Run the demonstration; True when every expected ticket and event was seen."""
     out = out.resolve()
     if out.exists():
@@ -127,7 +135,7 @@ async def run_demo(out: Path, *, keep_running: bool, locale: str) -> bool:
             PrinterEmulator(name="kitchen", output_dir=out / "tickets", width_chars=48) as kitchen,
             PrinterEmulator(name="pasta", output_dir=out / "tickets", width_chars=32) as pasta,
         ):
-            config = _write_config(out, port, kitchen, pasta, locale)
+            config = _write_config(out, port, kitchen, pasta, locale, config_path)
             console.print(
                 f"[bold]store-edge demo[/bold]  broker 127.0.0.1:{port}, printers kitchen {kitchen.uri} and pasta {pasta.uri}"
             )
