@@ -198,8 +198,3 @@ def ask_daemon(
         fail(as_json, f"{err}; start it with `systemctl start store-edge`")
     except ControlAccessError as err:
         fail(as_json, str(err))
-
-
-def control_socket(config: Config) -> Path:
-    """Where the running daemon listens."""
-    return config.control_socket_path

@@ -6,9 +6,6 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-# Tickets a job can print.
-TICKET_KINDS = ("kitchen", "updated", "cancellation", "manual_entry", "receipt", "test")
-
 
 @dataclass(frozen=True)
 class Job:
@@ -84,12 +81,15 @@ def add_release_job(conn: sqlite3.Connection, order_id: str, revision: int, at: 
     return cur.lastrowid
 
 
-def next_print_job(conn: sqlite3.Connection, printer: str, now: float) -> Job | None:
-    """The oldest queued job for `printer` that may run now."""
+def head_print_job(conn: sqlite3.Connection, printer: str, now: float) -> Job | None:
+    """The oldest queued, released job of `printer`, due for its retry or not.
+
+    Tickets come out in order: while the oldest waits for its retry, the ones behind it wait.
+    """
     row = conn.execute(
         "SELECT * FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
-        " AND not_before <= ? AND next_attempt_at <= ? ORDER BY id LIMIT 1",
-        (printer, now, now),
+        " AND not_before <= ? ORDER BY id LIMIT 1",
+        (printer, now),
     ).fetchone()
     return Job.from_row(row) if row else None
 

@@ -133,13 +133,7 @@ class PrinterWorker:
             await self._disconnect()
 
     def _head_job(self, conn: sqlite3.Connection) -> Job | None:
-        """The oldest queued job of this printer that is released, due for a retry or not."""
-        row = conn.execute(
-            "SELECT * FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
-            " AND not_before <= ? ORDER BY id LIMIT 1",
-            (self.printer.name, time.time()),
-        ).fetchone()
-        return Job.from_row(row) if row else None
+        return jobs.head_print_job(conn, self.printer.name, time.time())
 
     def _due_batch(self, conn: sqlite3.Connection) -> list[tuple[Job, str | None]]:
         """The head job and the due jobs right behind it, with their orders, in job order."""

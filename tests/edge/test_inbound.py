@@ -466,7 +466,7 @@ def test_print_test(conn: sqlite3.Connection) -> None:
     assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
     reply = command(conn, "cmd_2", "print_test", printer="kitchen")
     assert reply["ok"] is True
-    job = jobs.next_print_job(conn, "kitchen", now=1e12)
+    job = jobs.head_print_job(conn, "kitchen", now=1e12)
     assert job is not None
     assert (job.ticket, job.order_id) == ("test", None)
 

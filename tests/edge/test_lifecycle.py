@@ -636,7 +636,7 @@ def test_recover_interrupted_requeues_running_print_job_as_reprint(
     [after] = jobs.order_jobs(conn, "ord_ue_0001")
     assert (after.state, after.reprint, after.last_error) == ("queued", True, "interrupted")
     assert after.attempts == 1
-    assert jobs.next_print_job(conn, "kitchen", NOW) == after
+    assert jobs.head_print_job(conn, "kitchen", NOW) == after
     # Jobs that were not running are left alone.
     row = conn.execute("SELECT state, reprint FROM jobs WHERE id = ?", (done,)).fetchone()
     assert tuple(row) == ("done", 0)
