@@ -6,9 +6,7 @@ each `.bin` gets a `.txt` rendering next to it for review.
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +18,7 @@ from edge.orders.model import Order
 from edge.tickets import Locale, customer_receipt, printer_test_page
 from edge.tickets.i18n import format_money
 from edge.tickets.test_page import ACCENTS_LOWER, ACCENTS_UPPER, ruler
-from tests.edge.test_tickets import GOLDEN, TZ, load, render
+from tests.edge.test_tickets import TZ, check_golden, load, render
 
 STORE = "Burger Lab Bastille"
 NOW = datetime(2026, 11, 23, 18, 2, 11, tzinfo=UTC)
@@ -99,31 +97,6 @@ def page_bytes(locale: Locale, width: int, encoding: str = "cp1252") -> bytes:
         now=NOW,
     )
     return encode(blocks, width=width, encoding=encoding)
-
-
-def check_golden(name: str, data: bytes, width: int) -> None:
-    binary, text = GOLDEN / f"{name}.bin", GOLDEN / f"{name}.txt"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.mkdir(exist_ok=True)
-        binary.write_bytes(data)
-        text.write_text(render(data, width), encoding="utf-8")
-        return
-    assert binary.exists(), f"no golden file {binary.name}: run with UPDATE_GOLDEN=1"
-    expected = binary.read_bytes()
-    if data != expected:
-        diff = difflib.unified_diff(
-            render(expected, width).splitlines(),
-            render(data, width).splitlines(),
-            f"golden/{binary.name}",
-            "now",
-            lineterm="",
-        )
-        pytest.fail(
-            "ticket differs from its golden file (UPDATE_GOLDEN=1 to accept):\n"
-            + ("\n".join(diff) or "(same text, different control bytes)"),
-            pytrace=False,
-        )
-    assert text.read_text(encoding="utf-8") == render(data, width), f"{text.name} is stale"
 
 
 def assert_fits(data: bytes, width: int) -> None:
