@@ -1,0 +1,197 @@
+"""What flows between the daemon and a POS connector: the menu, the injection plan, the results."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edge.orders.model import Item, Modifier, Order, OrderType
+
+FulfillmentKind = Literal["pickup", "delivery", "shipment", "none"]
+
+DEFAULT_FULFILLMENT: Mapping[OrderType, FulfillmentKind] = {
+    "delivery": "delivery",
+    "self_delivery": "delivery",
+    "pickup": "pickup",
+    "dine_in": "none",
+}
+# Partner couriers keep their tips; only the restaurant's own staff gets them through the POS.
+TIPPED_ORDER_TYPES: frozenset[OrderType] = frozenset({"self_delivery", "pickup"})
+
+
+@dataclass(frozen=True)
+class MenuVariation:
+    """A sellable variation of an item: what an order line's `pos_id` names."""
+
+    id: str
+    name: str
+    price: int | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class MenuModifier:
+    """One choice of a modifier list: what a modifier's `pos_id` names."""
+
+    id: str
+    name: str
+    price: int
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class ModifierList:
+    """A group of modifiers (extras, cooking, size)."""
+
+    id: str
+    name: str
+    modifiers: tuple[MenuModifier, ...]
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """An item of the POS menu with its variations and the modifier lists it offers."""
+
+    id: str
+    name: str
+    category_ids: tuple[str, ...]
+    variations: tuple[MenuVariation, ...]
+    modifier_list_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Category:
+    """A menu category."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The POS menu, normalized across vendors."""
+
+    items: tuple[MenuItem, ...]
+    modifier_lists: tuple[ModifierList, ...]
+    categories: tuple[Category, ...]
+
+    def variation_ids(self) -> frozenset[str]:
+        """Every id an order line may link to."""
+        return frozenset(v.id for item in self.items for v in item.variations)
+
+    def modifier_ids(self) -> frozenset[str]:
+        """Every id an order modifier may link to."""
+        return frozenset(m.id for ml in self.modifier_lists for m in ml.modifiers)
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """Whether the POS answers with our credentials, and for which store."""
+
+    ok: bool
+    location_name: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class InjectionPlan:
+    """Per-store settings that shape how an order is written into the POS."""
+
+    store_id: str
+    location_id: str
+    fulfillment: Mapping[OrderType, FulfillmentKind] = field(
+        default_factory=lambda: dict(DEFAULT_FULFILLMENT)
+    )
+    # partner -> the vendor's tender/payment type for what the partner collected
+    tenders: Mapping[str, str] = field(default_factory=dict)
+    default_tender: str = "EXTERNAL"
+    auto_close: bool = True
+    tipped_order_types: frozenset[OrderType] = TIPPED_ORDER_TYPES
+    currency: str = "EUR"
+
+    def tender_for(self, partner: str) -> str:
+        """The tender type recorded for money the partner collected."""
+        return self.tenders.get(partner, self.default_tender)
+
+    def tip_for(self, order: Order) -> int:
+        """The tip the POS should carry for this order: 0 when the courier keeps it."""
+        if order.type not in self.tipped_order_types or order.totals is None:
+            return 0
+        return order.totals.tip or 0
+
+    def currency_of(self, order: Order) -> str:
+        """The order's currency, else the store's."""
+        return (order.totals.currency if order.totals else None) or self.currency
+
+    def should_close(self, order: Order) -> bool:
+        """Whether the ticket is paid and closed right after injection."""
+        return self.auto_close and bool(order.payment and order.payment.paid)
+
+    def key(self, purpose: str, order: Order) -> str:
+        """A deterministic idempotency key: the same order revision always gets the same key."""
+        raw = f"{purpose}|{self.store_id}|{order.id}|{order.revision}".encode()
+        # 40 hex digits fit every vendor limit we know (Square payments: 45 characters)
+        return hashlib.sha256(raw).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class PriceDifference:
+    """A line the POS priced differently from the order: recorded, never silently accepted."""
+
+    line: str
+    ours: int
+    pos: int
+
+
+@dataclass(frozen=True)
+class Injected:
+    """The POS accepted the order."""
+
+    pos_order_id: str
+    pos_version: int | None
+    pos_total: int
+    currency: str
+    tip_sent: int = 0
+    differences: tuple[PriceDifference, ...] = ()
+    subtotal_difference: int = 0
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The partner's payment is recorded against the POS order."""
+
+    pos_order_id: str
+    payment_id: str
+    amount: int
+    tender: str
+
+
+def line_ref(index: int, item: Item, modifier: tuple[int, Modifier] | None = None) -> str:
+    """How a line is named in `unlinked`: its id ("l1", "l1/m2"), else its 1-based position."""
+    ref = item.id or f"#{index + 1}"
+    if modifier is None:
+        return ref
+    m_index, mod = modifier
+    return f"{ref}/{mod.id or f'#{m_index + 1}'}"
+
+
+def unlinked_lines(order: Order, menu: Menu | None = None) -> list[str]:
+    """Lines and modifiers without a `pos_id`, or (given a menu) with one the menu does not know."""
+    variations = menu.variation_ids() if menu else None
+    modifiers = menu.modifier_ids() if menu else None
+    found: list[str] = []
+    for i, item in enumerate(order.items):
+        if item.pos_id is None or (variations is not None and item.pos_id not in variations):
+            found.append(line_ref(i, item))
+        for j, mod in enumerate(item.modifiers):
+            if mod.pos_id is None or (modifiers is not None and mod.pos_id not in modifiers):
+                found.append(line_ref(i, item, (j, mod)))
+    return found
+
+
+def line_amount(item: Item) -> int:
+    """What the order says a line costs: (unit price + modifiers per unit) x quantity."""
+    per_unit = item.unit_price + sum(m.unit_price * m.quantity for m in item.modifiers)
+    return per_unit * item.quantity
