@@ -78,6 +78,7 @@ class _LazyGroup(click.Group):
         "printers": "edge.cli_printers:printers",
         "doctor": "edge.cli_tools:doctor",
         "demo": "edge.cli_tools:demo",
+        "pos": "edge.cli_pos:pos",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,114 @@
+"""`edge pos status | menu`: the POS link, for technicians (works with the daemon stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edge.cli import _config_option, _json_option, emit, fail, load
+from edge.config import Config
+from edge.pos import LinkStatus, Menu, PosConnector, PosError, connector_for
+
+
+def _connector(config: Config, as_json: bool) -> PosConnector:
+    try:
+        connector = connector_for(config.pos)
+    except PosError as err:
+        fail(as_json, str(err))
+    if connector is None:
+        fail(as_json, 'no POS configured ([pos] kind = "none"): nothing is injected')
+    return connector
+
+
+def _money(amount: int | None, currency: str | None) -> str:
+    if amount is None:
+        return "variable"
+    return f"{amount / 100:.2f} {currency or ''}".strip()
+
+
+@click.group()
+def pos() -> None:
+    """The POS link (check it, read the menu it serves)."""
+
+
+@pos.command("status")
+@_config_option
+@_json_option
+def pos_status(config_path: str | None, as_json: bool) -> None:
+    """Whether the POS answers with our credentials for this store."""
+    config = load(config_path, as_json)
+    connector = _connector(config, as_json)
+
+    async def check() -> LinkStatus:
+        async with connector:
+            return await connector.check_link()
+
+    status = asyncio.run(check())
+    data: dict[str, Any] = {
+        "kind": config.pos.kind,
+        "location_id": config.pos.location_id,
+        **asdict(status),
+    }
+
+    def human() -> None:
+        where = status.location_name or config.pos.location_id
+        if status.ok:
+            click.echo(f"{config.pos.kind}: linked to {where}")
+        else:
+            click.secho(f"{config.pos.kind}: NOT linked: {status.detail}", fg="red")
+
+    emit(as_json, data, human)
+    if not status.ok:
+        raise SystemExit(1)
+
+
+@pos.command("menu")
+@_config_option
+@_json_option
+def pos_menu(config_path: str | None, as_json: bool) -> None:
+    """The menu the POS serves: the ids order lines and modifiers must be linked to."""
+    config = load(config_path, as_json)
+    connector = _connector(config, as_json)
+
+    async def read() -> Menu:
+        async with connector:
+            return await connector.read_menu()
+
+    try:
+        menu = asyncio.run(read())
+    except PosError as err:
+        fail(as_json, f"cannot read the menu: {err}")
+
+    def human() -> None:
+        console = Console()
+        items = Table(title=f"Items ({len(menu.items)}): link order lines to the variation id")
+        for col in ("item", "variation", "variation id", "price"):
+            items.add_column(col)
+        for item in menu.items:
+            for variation in item.variations:
+                items.add_row(
+                    item.name,
+                    variation.name,
+                    variation.id,
+                    _money(variation.price, variation.currency),
+                )
+        console.print(items)
+        modifiers = Table(title="Modifiers: link order modifiers to the modifier id")
+        for col in ("list", "modifier", "modifier id", "price"):
+            modifiers.add_column(col)
+        for group in menu.modifier_lists:
+            for modifier in group.modifiers:
+                modifiers.add_row(
+                    group.name,
+                    modifier.name,
+                    modifier.id,
+                    _money(modifier.price, modifier.currency),
+                )
+        console.print(modifiers)
+
+    emit(as_json, asdict(menu), human)
