@@ -26,6 +26,8 @@ from edge.housekeeping import Housekeeping
 from edge.ids import ulid
 from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
+from edge.pos import connector_for
+from edge.pos.injector import Injector
 from edge.printing.render import PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
 from edge.scheduler import Scheduler
@@ -90,7 +92,14 @@ class Daemon:
         self.routes = [
             PrinterRoute(p.name, tuple(p.roles), tuple(p.brands), p.copies) for p in config.printers
         ]
-        self.life = Lifecycle(self.routes, release_lead_s=config.orders.release_lead_min * 60.0)
+        # A POS whose connector cannot be built (no token) is a config error: refuse to start
+        # rather than silently skip injection.
+        connector = connector_for(config.pos)
+        self.life = Lifecycle(
+            self.routes,
+            release_lead_s=config.orders.release_lead_min * 60.0,
+            pos=connector is not None,
+        )
         self.style = TicketStyle(
             locale=config.store.locale, timezone=config.store.timezone, store_name=config.store.name
         )
@@ -122,6 +131,19 @@ class Daemon:
             for p in config.printers
         }
         self.scheduler = Scheduler(self.db, self.life, self._woken)
+        self.injector = (
+            Injector(
+                connector,
+                self.db,
+                config.pos,
+                config.store.id,
+                self.routes,
+                self._events_added,
+                self._wake_printers,
+            )
+            if connector is not None
+            else None
+        )
         self.commands = CommandContext(
             store_id=config.store.id,
             version=__version__,
@@ -151,12 +173,18 @@ class Daemon:
             if worker is not None:
                 worker.wake.set()
 
+    def _wake_injector(self, wanted: bool) -> None:
+        if wanted and self.injector is not None:
+            self.injector.wake.set()
+
     def _woken(self, intake: Intake) -> None:
         self._wake_printers(intake.printers)
+        self._wake_injector(intake.pos)
         self._events_added()
 
     def _applied(self, applied: Applied) -> None:
         self.housekeeping.poke()
+        self._wake_injector(applied.pos)
         self._wake_printers(applied.printers)
         if applied.scheduler:
             self.scheduler.wake.set()
@@ -172,7 +200,7 @@ class Daemon:
                 "connected": bool(link and link.connected),
                 "last_error": link.last_error if link else None,
             },
-            "pos": {"kind": self.config.pos.kind, "linked": False},
+            "pos": self.injector.snapshot() if self.injector else {"kind": "none"},
         }
 
     async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +267,11 @@ class Daemon:
                 ]
                 background = [
                     tg.create_task(self.scheduler.run(), name="scheduler"),
+                    *(
+                        [tg.create_task(self.injector.run(), name="pos")]
+                        if self.injector is not None
+                        else []
+                    ),
                     tg.create_task(self.housekeeping.run(), name="housekeeping"),
                     tg.create_task(
                         ControlServer(self.config.control_socket_path, self._control).run(),

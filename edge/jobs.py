@@ -69,6 +69,18 @@ def add_print_job(
     return cur.lastrowid
 
 
+def add_pos_job(conn: sqlite3.Connection, kind: str, order_id: str, revision: int) -> int:
+    """Queue an `inject` or `void` of an order in the POS."""
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO jobs (kind, order_id, revision, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (kind, order_id, revision, now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
 def add_release_job(conn: sqlite3.Connection, order_id: str, revision: int, at: float) -> int:
     """Queue the release of a scheduled order at `at` (epoch seconds)."""
     now = time.time()

@@ -47,6 +47,7 @@ class Applied:
 
     printers: set[str] = field(default_factory=set)
     scheduler: bool = False
+    pos: bool = False
     replies: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
     pruned: int = 0
 
@@ -54,6 +55,7 @@ class Applied:
         """Fold one order's effects in."""
         self.printers |= intake.printers
         self.scheduler = self.scheduler or intake.scheduler
+        self.pos = self.pos or intake.pos
 
 
 @dataclass(frozen=True)

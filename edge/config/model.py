@@ -355,6 +355,29 @@ class PosConfig(_Section):
         f'"{CREDENTIAL_POS_TOKEN}" if there is one.',
     )
     location_id: str = Field(default="", description="The vendor's id of this store.")
+    disabled_partners: list[str] = Field(
+        default=[],
+        description="Extension. Partners (channels) whose orders are not injected; "
+        "the cloud may override it through in/settings.",
+    )
+    tenders: dict[str, str] = Field(
+        default={},
+        description="Extension. Partner -> the POS tender/payment type recording what the "
+        'partner collected (Square external payment types; default "EXTERNAL").',
+    )
+    fulfillment: dict[str, Literal["pickup", "delivery", "shipment", "none"]] = Field(
+        default={},
+        description="Extension. Order type -> POS fulfillment (default: delivery and "
+        "self_delivery -> delivery, pickup -> pickup, dine_in -> none).",
+    )
+    auto_close: bool = Field(
+        default=True,
+        description="Extension. Record the partner's payment and close the POS ticket "
+        "right after injecting a paid order.",
+    )
+    menu_refresh_min: int = Field(
+        default=60, ge=1, le=1440, description="Extension. How often the POS menu is re-read."
+    )
 
     @field_validator("base_url")
     @classmethod

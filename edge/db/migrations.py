@@ -79,6 +79,36 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN meant_for TEXT
     """,
+    # 3: injection into the POS: inject and void jobs, and the POS's id of an injected order.
+    """
+    CREATE TABLE jobs_v3 (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('print', 'release', 'inject', 'void')),
+        order_id        TEXT,
+        revision        INTEGER,
+        printer         TEXT,
+        ticket          TEXT,
+        copies          INTEGER NOT NULL DEFAULT 1,
+        reprint         INTEGER NOT NULL DEFAULT 0,
+        state           TEXT NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        not_before      REAL NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        created_at      REAL NOT NULL,
+        updated_at      REAL NOT NULL,
+        meant_for       TEXT
+    );
+    INSERT INTO jobs_v3 SELECT id, kind, order_id, revision, printer, ticket, copies, reprint,
+        state, attempts, not_before, next_attempt_at, last_error, created_at, updated_at, meant_for
+        FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v3 RENAME TO jobs;
+    CREATE INDEX jobs_ready ON jobs (kind, state, printer, not_before, next_attempt_at);
+    CREATE INDEX jobs_order ON jobs (order_id);
+    ALTER TABLE orders ADD COLUMN pos_order_id TEXT
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

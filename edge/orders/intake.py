@@ -24,6 +24,7 @@ class Intake:
     duplicate: bool = False
     printers: set[str] = field(default_factory=set)
     scheduler: bool = False
+    pos: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Lifecycle:
 
     routes: Sequence[PrinterRoute]
     release_lead_s: float = 1800.0
+    #: a POS is configured: released orders are injected, cancelled ones voided there
+    pos: bool = False
 
 
 def _release_at(order: Order, lead_s: float) -> float | None:
@@ -132,6 +135,9 @@ def release(
     )
     if announce:
         add_event(conn, "order.released", order.id, {"revision": order.revision})
+    if life.pos:  # printing never waits for the POS: a separate job, a separate worker
+        jobs.add_pos_job(conn, "inject", order.id, order.revision)
+        intake.pos = True
     for role, required in (("kitchen", True), ("receipt", False)):
         routes = printers_for(life.routes, role, order.brand)
         if not routes:
@@ -186,17 +192,38 @@ def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Int
 
 def _cancel(conn: sqlite3.Connection, order: Order, intake: Intake) -> None:
     printed = printers_that_printed(conn, order.id)
-    _cancel_queued(conn, order.id, kinds=("print", "release"))
+    in_pos = _maybe_in_pos(conn, order.id)
+    _cancel_queued(conn, order.id, kinds=("print", "release", "inject"))
     for printer in sorted(printed):
         jobs.add_print_job(
             conn, printer=printer, ticket="cancellation", order_id=order.id, revision=order.revision
         )
         intake.printers.add(printer)
+    if in_pos:
+        # The POS worker voids it, then reports order.cancelled with voided_in_pos.
+        jobs.add_pos_job(conn, "void", order.id, order.revision)
+        intake.pos = True
+        return
     add_event(
         conn,
         "order.cancelled",
         order.id,
         {"revision": order.revision, "voided_in_pos": False, "printed_at": sorted(printed)},
+    )
+
+
+def _maybe_in_pos(conn: sqlite3.Connection, order_id: str) -> bool:
+    """Whether the order is, or may be, in the POS (injected, or an attempt was made)."""
+    row = conn.execute("SELECT pos_order_id FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is not None and row[0]:
+        return True
+    return (
+        conn.execute(
+            "SELECT 1 FROM jobs WHERE order_id = ? AND kind = 'inject'"
+            " AND (state IN ('running', 'done') OR attempts > 0) LIMIT 1",
+            (order_id,),
+        ).fetchone()
+        is not None
     )
 
 

@@ -1,0 +1,196 @@
+"""Orders into the POS through the daemon: Square (fake, spec-validated), printing unaffected."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from drivers.emulator import PrinterEmulator
+from tests.conftest import load_order
+from tests.support.broker import Broker
+from tests.support.cloud import FakeCloud
+from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.fake_square import FakeSquare
+from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
+
+
+@pytest.fixture
+async def square() -> AsyncIterator[FakeSquare]:
+    if not SPEC_PATH.is_file():
+        pytest.skip(SPEC_MISSING)
+    async with FakeSquare() as fake:
+        yield fake
+        assert fake.violations == [], "a request broke Square's spec"
+
+
+@pytest.fixture
+async def kitchen() -> AsyncIterator[PrinterEmulator]:
+    async with PrinterEmulator(name="kitchen") as emu:
+        yield emu
+
+
+def make_edge(
+    tmp_path: Path,
+    broker: Broker,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    procs: list[EdgeProcess],
+) -> EdgeProcess:
+    config = write_config(
+        tmp_path / "edge.toml",
+        broker_url=broker.url,
+        printers=[{"name": "kitchen", "uri": kitchen.uri}],
+    )
+    token = tmp_path / "pos-token"
+    token.write_text(square.token + "\n")
+    with config.open("a") as f:
+        f.write(
+            f'\n[pos]\nkind = "square"\nbase_url = "{square.url}"\ntoken_file = "{token}"\n'
+            f'location_id = "{square.location_id}"\n'
+        )
+    proc = EdgeProcess(config)
+    procs.append(proc)
+    return proc
+
+
+def linked_self_delivery() -> dict:
+    doc = load_order("self_delivery_with_tip")
+    doc["items"][0]["modifiers"][1]["pos_id"] = "mod_oeuf"
+    return doc
+
+
+async def test_order_is_injected_once_and_printed(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(load_order("ubereats_delivery"))
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001")
+    [pos_order] = square.orders.values()
+    assert injected["data"]["pos_order_id"] == pos_order["id"]
+    assert injected["data"]["pos"] == "square"
+    assert [line["catalog_object_id"] for line in pos_order["line_items"]] == [
+        "itm_cheese",
+        "itm_frites",
+        "itm_creme_brulee",
+    ]
+    assert injected["data"]["closed"] is True, "a paid partner order is closed with its tender"
+    # a re-sent order is a duplicate: no second POS order
+    await cloud.send_order(load_order("ubereats_delivery"))
+    await cloud.wait_event("order.received", order_id="ord_ue_0001", duplicate=True)
+    await cloud.send_command({"id": "cmd_sync", "name": "ping"})
+    await cloud.wait_message("/out/replies")
+    assert len(square.orders) == 1
+
+
+async def test_pos_down_delays_only_injection(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    await square.refuse()  # down from the start: no connection kept alive
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(load_order("ubereats_delivery"))
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001")  # printing never waits
+    [error] = await cloud.wait_event("pos.error", order_id="ord_ue_0001")
+    assert error["data"]["will_retry"] is True
+    assert error["data"]["manual_entry_required"] is False
+    assert square.orders == {}
+    await square.reset()
+    await cloud.wait_event("order.injected", order_id="ord_ue_0001", timeout=30)
+    assert len(square.orders) == 1
+
+
+async def test_crash_between_the_pos_call_and_our_commit_still_one_pos_order(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    edge = make_edge(tmp_path, broker, kitchen, square, edge_processes)
+    edge.start(EDGE_CRASH_AT="after_pos_request")
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(load_order("ubereats_delivery"))
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
+    assert len(square.orders) == 1, "Square has the order; we never recorded it"
+
+    edge.start()
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    assert len(square.orders) == 1, "the same idempotency key: the same order"
+    assert injected["data"]["pos_order_id"] in square.orders
+
+
+async def test_unlinked_line_asks_for_manual_entry_without_calling_the_pos(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(load_order("self_delivery_with_tip"))  # "Œuf" has no pos_id
+    [error] = await cloud.wait_event("pos.error", order_id="ord_web_0003")
+    assert error["data"]["manual_entry_required"] is True
+    assert error["data"]["will_retry"] is False
+    assert error["data"]["unlinked"] == ["l1/m2"]
+    await cloud.wait_event("order.printed", order_id="ord_web_0003", ticket="manual_entry")
+    jobs = await kitchen.wait_for_jobs(2)
+    assert any("MANUAL ENTRY" in job.text for job in jobs)
+    assert square.orders == {}
+    assert square.posted("/v2/orders") == []
+
+
+async def test_cancellation_voids_the_pos_order(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    order = load_order("ubereats_delivery", payment={"method": "partner", "paid": False})
+    await cloud.send_order(order)
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    await cloud.send_order(load_order("ubereats_delivery_cancelled_rev2"))
+    [cancelled] = await cloud.wait_event("order.cancelled", order_id="ord_ue_0001")
+    assert cancelled["data"]["voided_in_pos"] is True
+    assert square.orders[injected["data"]["pos_order_id"]]["state"] == "CANCELED"
+
+
+async def test_injection_off_for_a_channel_through_cloud_settings(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes,
+) -> None:
+    await cloud.publish("in/settings", {"pos": {"disabled_partners": ["ubereats"]}}, retain=True)
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(load_order("ubereats_delivery"))
+    await cloud.send_order(linked_self_delivery())
+    await cloud.wait_event("order.injected", order_id="ord_web_0003")
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001")
+    assert [o["reference_id"] for o in square.orders.values()] == ["W-2026-11-23-0042"]
+    assert cloud.of_type("order.injected", order_id="ord_ue_0001") == []
