@@ -154,7 +154,7 @@ class Injector:
         fulfillment = {**self.pos.fulfillment, **(cloud.get("fulfillment") or {})}
         plan = InjectionPlan(
             store_id=self.store_id,
-            location_id=self.pos.location_id,
+            location_id=str(cloud.get("location_id") or self.pos.location_id),
             fulfillment=cast(
                 "dict[OrderType, FulfillmentKind]", {**DEFAULT_FULFILLMENT, **fulfillment}
             ),
