@@ -68,6 +68,32 @@ async def _check_broker(config: Config) -> dict[str, Any]:
     return _check("broker", True, f"{cloud.url} reachable")
 
 
+async def _check_pos(config: Config) -> dict[str, Any]:
+    from edge.pos import PosError, connector_for
+
+    if config.pos.kind == "none":
+        return _check("pos", None, "kind none (nothing injected)")
+    try:
+        connector = connector_for(config.pos)
+        assert connector is not None
+        async with asyncio.timeout(15), connector:
+            status = await connector.check_link()
+    except (PosError, TimeoutError) as err:
+        status = None
+        detail = str(err) or "timed out"
+    if status is not None and status.ok:
+        where = status.location_name or config.pos.location_id
+        return _check("pos", True, f"{config.pos.kind}: linked to {where}")
+    if status is not None:
+        detail = status.detail
+    return _check(
+        "pos",
+        False,
+        f"{config.pos.kind}: {detail}",
+        "check [pos] token_file / location_id and the network; orders keep printing meanwhile",
+    )
+
+
 def _check_clock() -> dict[str, Any]:
     synced = Path("/run/systemd/timesync/synchronized").exists()
     year = time.gmtime().tm_year
@@ -131,14 +157,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         checks.append(
             _check("printers", False, "no printer configured", "add a [[printers]] table")
         )
-    checks.append(
-        _check(
-            "pos",
-            None,
-            f"kind {config.pos.kind}"
-            + (" (nothing injected)" if config.pos.kind == "none" else ""),
-        )
-    )
+    checks.append(await _check_pos(config))
     checks.append(_check_clock())
     return checks
 

@@ -79,3 +79,15 @@ async def test_pos_commands_without_a_pos(tmp_path: Path) -> None:
     result = await _edge("pos", "status", "--config", str(config))
     assert result.returncode == 1
     assert "no POS configured" in result.stderr
+
+
+async def test_doctor_checks_the_pos_link(tmp_path: Path, square: FakeSquare) -> None:
+    config = _config(tmp_path, square)
+    result = await _edge("doctor", "--config", str(config), "--json")
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    assert checks["pos"]["ok"] is True
+    bad = _config(tmp_path, square, token="wrong-token")
+    result = await _edge("doctor", "--config", str(bad), "--json")
+    checks = {c["check"]: c for c in json.loads(result.stdout)}
+    assert checks["pos"]["ok"] is False
+    assert result.returncode == 1
