@@ -47,6 +47,24 @@ class Job:
         )
 
 
+_COLUMNS = frozenset(
+    {"order_id", "revision", "printer", "ticket", "copies", "reprint", "not_before"}
+)
+
+
+def _insert(conn: sqlite3.Connection, kind: str, **fields: object) -> int:
+    """Insert a queued job of `kind` with these columns set; returns its id."""
+    assert set(fields) <= _COLUMNS
+    now = time.time()
+    names = ["kind", *fields, "created_at", "updated_at"]
+    cur = conn.execute(
+        f"INSERT INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+        (kind, *fields.values(), now, now),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
 def add_print_job(
     conn: sqlite3.Connection,
     *,
@@ -59,38 +77,27 @@ def add_print_job(
     not_before: float = 0.0,
 ) -> int:
     """Queue a ticket for a printer inside the caller's transaction."""
-    now = time.time()
-    cur = conn.execute(
-        "INSERT INTO jobs (kind, order_id, revision, printer, ticket, copies, reprint, not_before,"
-        " created_at, updated_at) VALUES ('print', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order_id, revision, printer, ticket, copies, int(reprint), not_before, now, now),
+    return _insert(
+        conn,
+        "print",
+        order_id=order_id,
+        revision=revision,
+        printer=printer,
+        ticket=ticket,
+        copies=copies,
+        reprint=int(reprint),
+        not_before=not_before,
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
 def add_pos_job(conn: sqlite3.Connection, kind: str, order_id: str, revision: int) -> int:
     """Queue an `inject` or `void` of an order in the POS."""
-    now = time.time()
-    cur = conn.execute(
-        "INSERT INTO jobs (kind, order_id, revision, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (kind, order_id, revision, now, now),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return _insert(conn, kind, order_id=order_id, revision=revision)
 
 
 def add_release_job(conn: sqlite3.Connection, order_id: str, revision: int, at: float) -> int:
     """Queue the release of a scheduled order at `at` (epoch seconds)."""
-    now = time.time()
-    cur = conn.execute(
-        "INSERT INTO jobs (kind, order_id, revision, not_before, created_at, updated_at)"
-        " VALUES ('release', ?, ?, ?, ?, ?)",
-        (order_id, revision, at, now, now),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return _insert(conn, "release", order_id=order_id, revision=revision, not_before=at)
 
 
 def head_print_job(conn: sqlite3.Connection, printer: str, now: float) -> Job | None:
