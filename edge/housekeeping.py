@@ -24,6 +24,8 @@ MAX_INTERVAL_S = 600.0
 COMMAND_RETENTION_S = 7 * 86400.0
 # Rejected payloads are kept for a human to look at.
 DEAD_LETTER_RETENTION_S = 30 * 86400.0
+# Finished orders stay for reprints and questions this long; an order with work left never goes.
+ORDER_RETENTION_S = 90 * 86400.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -88,6 +90,7 @@ class Housekeeping:
             conn.execute(
                 "DELETE FROM dead_letters WHERE received_at < ?", (now - DEAD_LETTER_RETENTION_S,)
             )
+            _prune_orders(conn, now - ORDER_RETENTION_S)
             if self.offline:  # no cloud to publish to: events are a local log, kept for retention
                 return outbox.prune_local(conn, self.retention_s, self.retention_max)
             return outbox.prune(conn, _confirmed_seq(conn), self.retention_s, self.retention_max)
@@ -98,3 +101,13 @@ class Housekeeping:
         gc.collect()
         if self._trim is not None:
             self._trim(0)
+
+
+def _prune_orders(conn: sqlite3.Connection, before: float) -> None:
+    """Drop orders last changed before `before` whose jobs are all finished, with their jobs."""
+    old = (
+        "SELECT id FROM orders o WHERE o.updated_at < ? AND NOT EXISTS ("
+        " SELECT 1 FROM jobs j WHERE j.order_id = o.id AND j.state IN ('queued', 'running'))"
+    )
+    conn.execute(f"DELETE FROM jobs WHERE order_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM orders WHERE id IN ({old})", (before,))

@@ -72,3 +72,38 @@ async def test_old_command_replies_and_dead_letters_are_pruned(tmp_path: Path) -
         )
         assert commands == ["new"]
         assert letters == ["new"]
+
+
+async def test_finished_orders_are_pruned_after_retention_never_ones_with_work_left(
+    tmp_path: Path,
+) -> None:
+    from edge import jobs
+    from edge.housekeeping import ORDER_RETENTION_S
+
+    async with Database(tmp_path / "edge.db") as db:
+        old = time.time() - ORDER_RETENTION_S - 86400
+
+        def fill(conn: sqlite3.Connection) -> None:
+            for order_id, updated, state in (
+                ("old_done", old, "done"),
+                ("old_waiting", old, "queued"),
+                ("new_done", time.time(), "done"),
+            ):
+                conn.execute(
+                    "INSERT INTO orders (id, revision, status, payload, partner, display_id,"
+                    " received_at, updated_at) VALUES (?, 1, 'accepted', '{}', 'p', 'd', ?, ?)",
+                    (order_id, updated, updated),
+                )
+                job = jobs.add_print_job(
+                    conn, printer="kitchen", ticket="kitchen", order_id=order_id, revision=1
+                )
+                jobs.set_state(conn, job, state)
+
+        await db.write(fill)
+        await Housekeeping(db, retention_s=3600, retention_max=1000).maintain()
+        left = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT id FROM orders")))
+        assert left == ["new_done", "old_waiting"], "an order with a ticket still to print stays"
+        job_orders = await db.read(
+            lambda c: sorted(r[0] for r in c.execute("SELECT order_id FROM jobs"))
+        )
+        assert job_orders == ["new_done", "old_waiting"]
