@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -13,6 +14,8 @@ from rich.table import Table
 from edge.cli import _config_option, _json_option, emit, fail, load
 from edge.config import Config
 from edge.pos import LinkStatus, Menu, PosConnector, PosError, connector_for
+
+T = TypeVar("T")
 
 
 def _connector(config: Config, as_json: bool) -> PosConnector:
@@ -23,6 +26,17 @@ def _connector(config: Config, as_json: bool) -> PosConnector:
     if connector is None:
         fail(as_json, 'no POS configured ([pos] kind = "none"): nothing is injected')
     return connector
+
+
+def _call(config: Config, as_json: bool, call: Callable[[PosConnector], Awaitable[T]]) -> T:
+    """Open the configured connector, make one call, close it."""
+    connector = _connector(config, as_json)
+
+    async def run() -> T:
+        async with connector:
+            return await call(connector)
+
+    return asyncio.run(run())
 
 
 def _money(amount: int | None, currency: str | None) -> str:
@@ -42,13 +56,7 @@ def pos() -> None:
 def pos_status(config_path: str | None, as_json: bool) -> None:
     """Whether the POS answers with our credentials for this store."""
     config = load(config_path, as_json)
-    connector = _connector(config, as_json)
-
-    async def check() -> LinkStatus:
-        async with connector:
-            return await connector.check_link()
-
-    status = asyncio.run(check())
+    status: LinkStatus = _call(config, as_json, lambda c: c.check_link())
     data: dict[str, Any] = {
         "kind": config.pos.kind,
         "location_id": config.pos.location_id,
@@ -73,14 +81,8 @@ def pos_status(config_path: str | None, as_json: bool) -> None:
 def pos_menu(config_path: str | None, as_json: bool) -> None:
     """The menu the POS serves: the ids order lines and modifiers must be linked to."""
     config = load(config_path, as_json)
-    connector = _connector(config, as_json)
-
-    async def read() -> Menu:
-        async with connector:
-            return await connector.read_menu()
-
     try:
-        menu = asyncio.run(read())
+        menu: Menu = _call(config, as_json, lambda c: c.read_menu())
     except PosError as err:
         fail(as_json, f"cannot read the menu: {err}")
 

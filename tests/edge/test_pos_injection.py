@@ -57,6 +57,21 @@ def make_edge(
     return proc
 
 
+@pytest.fixture
+async def running_edge(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    square: FakeSquare,
+    edge_processes: list[EdgeProcess],
+) -> EdgeProcess:
+    """The daemon with the kitchen printer and Square, connected to the broker."""
+    edge = make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    return edge
+
+
 def linked_self_delivery() -> dict:
     doc = load_order("self_delivery_with_tip")
     doc["items"][0]["modifiers"][1]["pos_id"] = "mod_oeuf"
@@ -64,15 +79,8 @@ def linked_self_delivery() -> dict:
 
 
 async def test_order_is_injected_once_and_printed(
-    tmp_path: Path,
-    broker: Broker,
-    cloud: FakeCloud,
-    kitchen: PrinterEmulator,
-    square: FakeSquare,
-    edge_processes,
+    running_edge: EdgeProcess, cloud: FakeCloud, kitchen: PrinterEmulator, square: FakeSquare
 ) -> None:
-    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
-    await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("ubereats_delivery"))
     [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
     await cloud.wait_event("order.printed", order_id="ord_ue_0001")
@@ -137,15 +145,8 @@ async def test_crash_between_the_pos_call_and_our_commit_still_one_pos_order(
 
 
 async def test_unlinked_line_asks_for_manual_entry_without_calling_the_pos(
-    tmp_path: Path,
-    broker: Broker,
-    cloud: FakeCloud,
-    kitchen: PrinterEmulator,
-    square: FakeSquare,
-    edge_processes,
+    running_edge: EdgeProcess, cloud: FakeCloud, kitchen: PrinterEmulator, square: FakeSquare
 ) -> None:
-    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
-    await cloud.wait_event("edge.connected")
     await cloud.send_order(load_order("self_delivery_with_tip"))  # "Œuf" has no pos_id
     [error] = await cloud.wait_event("pos.error", order_id="ord_web_0003")
     assert error["data"]["manual_entry_required"] is True
@@ -159,15 +160,8 @@ async def test_unlinked_line_asks_for_manual_entry_without_calling_the_pos(
 
 
 async def test_cancellation_voids_the_pos_order(
-    tmp_path: Path,
-    broker: Broker,
-    cloud: FakeCloud,
-    kitchen: PrinterEmulator,
-    square: FakeSquare,
-    edge_processes,
+    running_edge: EdgeProcess, cloud: FakeCloud, kitchen: PrinterEmulator, square: FakeSquare
 ) -> None:
-    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
-    await cloud.wait_event("edge.connected")
     order = load_order("ubereats_delivery", payment={"method": "partner", "paid": False})
     await cloud.send_order(order)
     [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
