@@ -88,7 +88,9 @@ class Connection(asyncio.Protocol):
         self.transport.abort()
 
 
-def listening_socket(host: str, port: int, receive_buffer: int | None) -> socket.socket:
+def listening_socket(
+    host: str, port: int, receive_buffer: int | None, backlog: int = 64
+) -> socket.socket:
     """A non-blocking listening socket that can take over a port just released."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -98,7 +100,7 @@ def listening_socket(host: str, port: int, receive_buffer: int | None) -> socket
             # Inherited by accepted sockets: a stall fills the TCP window after a few KB.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.bind((host, port))
-        sock.listen(64)
+        sock.listen(backlog)
         sock.setblocking(False)
     except OSError:
         sock.close()

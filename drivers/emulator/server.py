@@ -43,6 +43,7 @@ class PrinterEmulator:
         status_delay_s: float = 0.5,
         buffer_size: int = 4096,
         receive_buffer: int | None = 4096,
+        backlog: int = 64,
     ) -> None:
         self.name = name
         self.host = host
@@ -52,6 +53,7 @@ class PrinterEmulator:
         self.status_delay_s = status_delay_s
         self.buffer_size = buffer_size
         self.receive_buffer = receive_buffer
+        self.backlog = backlog
         self.jobs: list[RecordedJob] = []
         self.status_requests = 0
         self.drawer_pulses: list[tuple[int, int]] = []
@@ -247,10 +249,12 @@ class PrinterEmulator:
         return summary
 
     async def _listen(self) -> None:
-        sock = listening_socket(self.host, self._port, self.receive_buffer)
+        sock = listening_socket(self.host, self._port, self.receive_buffer, self.backlog)
         self._port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_connection, sock=sock)
+        self._server = await loop.create_server(
+            self._new_connection, sock=sock, backlog=self.backlog
+        )
 
     def _new_connection(self) -> Connection:
         self._connection_count += 1
