@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -22,6 +23,7 @@ from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.jobs import Job
 from edge.printing import failover, outcomes
+from edge.printing.cache import TicketCache, cacheable
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,11 @@ LINGER_S = 1.0
 FRESH_STATUS_S = 0.25
 # In a rush, the due tickets behind the head one go out in the same write, between one
 # "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
+# While the printer takes a batch in, the next one is read and rendered; the "done" commit of a
+# batch is the "running" commit of the next.
 BATCH_MAX_BYTES = 32 * 1024
+# While the printer is away, this many of its queued tickets are rendered ahead (memory only).
+AHEAD_MAX_JOBS = 500
 
 
 class PrinterWorker:
@@ -72,6 +78,7 @@ class PrinterWorker:
         self._stopping = False
         self._printing = False
         self._task: asyncio.Task[None] | None = None
+        self.cache = TicketCache()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -135,8 +142,13 @@ class PrinterWorker:
     def _head_job(self, conn: sqlite3.Connection) -> Job | None:
         return jobs.head_print_job(conn, self.printer.name, time.time())
 
-    def _due_batch(self, conn: sqlite3.Connection) -> list[tuple[Job, str | None]]:
-        """The head job and the due jobs right behind it, with their orders, in job order."""
+    def _due_batch(
+        self, conn: sqlite3.Connection, *, following: bool = False
+    ) -> list[tuple[Job, str | None]]:
+        """The head job and the due jobs right behind it, with their orders, in job order.
+
+        `following`: the batch after one being printed, whose head must be due as well.
+        """
         now = time.time()
         rows = conn.execute(
             "SELECT jobs.*, orders.payload AS payload FROM jobs"
@@ -148,7 +160,7 @@ class PrinterWorker:
         batch: list[tuple[Job, str | None]] = []
         for row in rows:
             job = Job.from_row(row)
-            if batch and job.next_attempt_at > now:
+            if (batch or following) and job.next_attempt_at > now:
                 break  # a job waiting for its retry keeps its place: stop before it
             batch.append((job, row["payload"]))
         return batch
@@ -187,12 +199,52 @@ class PrinterWorker:
             until_failover = self.down_since + self.printer.failover_after_s - time.monotonic()
             timeout = min(timeout, max(until_failover, 0.0))
         self.wake.clear()
+        if head is not None and self.down_since is not None:
+            await self._render_ahead()
         try:
             async with asyncio.timeout(timeout):
                 await self.wake.wait()
         except TimeoutError:
             return False
         return True
+
+    async def _render_ahead(self) -> None:
+        """While the printer is away, render its queued tickets: they go out at once on return."""
+        name = self.printer.name
+
+        def _queued_ids(conn: sqlite3.Connection) -> list[int]:
+            rows = conn.execute(
+                "SELECT id FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
+                " ORDER BY id LIMIT ?",
+                (name, AHEAD_MAX_JOBS),
+            )
+            return [row[0] for row in rows]
+
+        missing = [i for i in await self.db.read(_queued_ids) if i not in self.cache]
+        if not missing or self.cache.full():
+            return
+
+        def _rows(conn: sqlite3.Connection) -> list[tuple[Job, str | None]]:
+            rows = conn.execute(
+                "SELECT jobs.*, orders.payload AS payload FROM jobs"
+                " LEFT JOIN orders ON orders.id = jobs.order_id"
+                f" WHERE jobs.id IN ({','.join('?' * len(missing))}) ORDER BY jobs.id",
+                missing,
+            )
+            return [(Job.from_row(row), row["payload"]) for row in rows]
+
+        for n, (job, order_json) in enumerate(await self.db.read(_rows)):
+            if self.wake.is_set() or self.cache.full():
+                return  # new work or a full cache: the rest is rendered when printed
+            if not cacheable(job) or order_json is None:
+                continue
+            try:
+                data = render_job(job, order_json, self.printer, self.style)
+            except (RenderError, ValueError):
+                continue  # reported when its turn comes
+            self.cache.put(job, order_json, data)
+            if n % 16 == 15:
+                await asyncio.sleep(0)  # rendering must not hold up the event loop
 
     # ---- idle status and failover ---------------------------------------------------------
 
@@ -229,6 +281,7 @@ class PrinterWorker:
         moved = await self.db.write(
             lambda c: failover.move_to_backup(c, self.printer.name, backup), Durability.FULL
         )
+        self.cache.discard(moved)
         if moved:
             log.warning(
                 "printer %s down for %.0f s: %d ticket(s) moved to %s",
@@ -244,68 +297,125 @@ class PrinterWorker:
 
     async def _attempt(self, batch: list[tuple[Job, str | None]]) -> None:
         """Print the head job, and the due jobs behind it in the same write (a rush)."""
+        head = batch[0][0]
+        # A printer that is away gets a status check, not a rendering.
+        if not self._fresh_clean_status():
+            try:
+                fault = await self._connected_status()
+            except DriverError as err:
+                await self._disconnect()
+                await self._retry([head], err, may_have_printed=[False])
+                return
+            if fault is not None:
+                await self._hold(head, fault)
+                return
+        rendered = await self._render_batch(batch)
+        if not rendered:
+            return
+
+        # Durable before the first byte: a crash from here on means "may have printed".
+        def _running(c: sqlite3.Connection) -> None:
+            for job, _ in rendered:
+                jobs.set_state(c, job.id, "running", count_attempt=True)
+
+        await self.db.write(_running, Durability.FULL)
+        await self._print_rush(rendered)
+
+    async def _print_rush(self, rendered: list[tuple[Job, bytes]]) -> None:
+        """Write batches already marked running, one after the other, while jobs are due.
+
+        While the printer takes a batch in (and answers the status request behind it), the
+        next batch is read, rendered and marked running in the same commit that records the
+        previous batch done; so the printer waits for neither the database nor rendering.
+        """
+        confirmed: list[Job] = []  # printed, and the printer said so; not yet recorded done
+        while rendered:
+            printing = [job for job, _ in rendered]
+            crash_point("before_print")
+            data = b"".join(d for _, d in rendered)
+            try:
+                assert self.transport is not None
+                await self.transport.write(data)
+            except DriverError as err:
+                await self._disconnect()
+                await self._finish(confirmed, "done")
+                sent = getattr(err, "sent", len(data))
+                starts = _offsets([d for _, d in rendered])
+                # Jobs whose first byte went out may have printed; the others never started.
+                await self._retry(
+                    printing, err, may_have_printed=[start < sent for start in starts]
+                )
+                return
+            crash_point("after_print")
+            # The answer to the status request behind the batch says the printer took it all.
+            status = asyncio.create_task(self._check_status(after_job=True), name="status")
+            following: list[tuple[Job, bytes]] = []
+            failure: DriverError | str | None
+            try:
+                following = await self._prepare_following(confirmed)
+                confirmed = []
+                failure = await status
+            except DriverError as err:
+                # Every byte was handed over before the connection failed: it may have printed.
+                await self._disconnect()
+                failure = err
+            finally:
+                if not status.done():
+                    status.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, DriverError):
+                        await status
+            if failure is not None:
+                # The printer stopped during or right after the batch: it may be half printed.
+                # The next batch, marked running, never started: it goes back as it was.
+                if failure == NOT_RESPONDING:
+                    await self._disconnect()
+                await self._retry(
+                    printing + [job for job, _ in following],
+                    failure,
+                    may_have_printed=[True] * len(printing) + [False] * len(following),
+                    hold=not isinstance(failure, DriverError),
+                )
+                return
+            confirmed = printing
+            rendered = following
+        await self._finish(confirmed, "done")
+
+    async def _prepare_following(self, confirmed: list[Job]) -> list[tuple[Job, bytes]]:
+        """The next due batch, marked running in the commit that records `confirmed` done."""
+        following = [] if self._stopping else await self._next_batch()
+        if confirmed or following:
+            await self._finish(confirmed, "done", running=[job for job, _ in following])
+        return following
+
+    async def _next_batch(self) -> list[tuple[Job, bytes]]:
+        try:
+            batch = await self.db.read(lambda c: self._due_batch(c, following=True))
+            return await self._render_batch(batch) if batch else []
+        except Exception:  # the batch being printed must still be recorded
+            log.exception("printer %s: preparing the next tickets failed", self.printer.name)
+            return []
+
+    async def _render_batch(self, batch: list[tuple[Job, str | None]]) -> list[tuple[Job, bytes]]:
+        """The jobs' bytes, up to BATCH_MAX_BYTES; a job that cannot be rendered fails for good."""
         rendered: list[tuple[Job, bytes]] = []
         size = 0
         for job, order_json in batch:
             if rendered and size >= BATCH_MAX_BYTES:
                 break
-            try:
-                data = render_job(job, order_json, self.printer, self.style)
-            except (RenderError, ValueError) as err:
-                log.error(
-                    "printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err
-                )
-                await self._finish([job], "failed", error=str(err), reason="unprintable")
-                continue
+            data = self.cache.get(job, order_json)
+            if data is None:
+                try:
+                    data = render_job(job, order_json, self.printer, self.style)
+                except (RenderError, ValueError) as err:
+                    log.error(
+                        "printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err
+                    )
+                    await self._finish([job], "failed", error=str(err), reason="unprintable")
+                    continue
+                self.cache.put(job, order_json, data)
             rendered.append((job, data))
             size += len(data)
-        if not rendered:
-            return
-        head = rendered[0][0]
-        try:
-            fault = None if self._fresh_clean_status() else await self._connected_status()
-        except DriverError as err:
-            await self._disconnect()
-            await self._retry([head], err, may_have_printed=[False])
-            return
-        if fault is not None:
-            await self._hold(head, fault)
-            return
-        printing = [job for job, _ in rendered]
-
-        # Durable before the first byte: a crash from here on means "may have printed".
-        def _running(c: sqlite3.Connection) -> None:
-            for j in printing:
-                jobs.set_state(c, j.id, "running", count_attempt=True)
-
-        await self.db.write(_running, Durability.FULL)
-        crash_point("before_print")
-        data = b"".join(d for _, d in rendered)
-        try:
-            assert self.transport is not None
-            await self.transport.write(data)
-        except DriverError as err:
-            await self._disconnect()
-            sent = getattr(err, "sent", len(data))
-            starts = _offsets([d for _, d in rendered])
-            # Jobs whose first byte went out may have printed; the others never started.
-            await self._retry(printing, err, may_have_printed=[start < sent for start in starts])
-            return
-        crash_point("after_print")
-        try:
-            fault = await self._check_status(after_job=True)
-        except DriverError as err:
-            # Every byte was handed over before the connection failed: it may well have printed.
-            await self._disconnect()
-            await self._retry(printing, err, may_have_printed=[True] * len(printing))
-            return
-        if fault is not None:
-            # The printer stopped during or right after the job: it may be half printed.
-            if fault == NOT_RESPONDING:
-                await self._disconnect()
-            await self._retry(printing, fault, may_have_printed=[True] * len(printing), hold=True)
-            return
-        await self._finish(printing, "done")
+        return rendered
 
     async def _connected_status(self) -> str | None:
         await self._connect()
@@ -475,15 +585,27 @@ class PrinterWorker:
         self.on_events()
 
     async def _finish(
-        self, done: list[Job], state: str, *, error: str | None = None, reason: str | None = None
+        self,
+        done: list[Job],
+        state: str,
+        *,
+        error: str | None = None,
+        reason: str | None = None,
+        running: list[Job] | None = None,
     ) -> None:
-        """Record the outcome of the jobs; a printed one ends the printer's outage."""
-        if state == "done":
+        """Record the outcome of the jobs (and mark the next batch running in the same commit);
+        a printed job ends the printer's outage."""
+        if not done and not running:
+            return
+        if state == "done" and done:
             self.down_since = None
+        self.cache.discard([job.id for job in done])
 
         def _write(c: sqlite3.Connection) -> None:
             for job in done:
                 outcomes.finished(c, job, self.printer.name, state, error=error, reason=reason)
+            for job in running or ():
+                jobs.set_state(c, job.id, "running", count_attempt=True)
 
         await self.db.write(_write, Durability.FULL)
         self.on_events()
