@@ -57,6 +57,7 @@ BASE = f"stores/{STORE}"
 PREFIX = "pt"  # order ids pt0 … pt{N-1}
 CUPS_HINT = "cups not installed: apt-get install cups (scripts/bootstrap does not install it)"
 QUEUE = "bench"
+ESCPOS_BACKLOG = 4096
 
 
 class CountingEmulator(PrinterEmulator):
@@ -65,11 +66,13 @@ class CountingEmulator(PrinterEmulator):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.accepted = 0
+        self.accepted_at: list[float] = []  # perf_counter of each connection
         # Per received chunk: when, jobs started in it (ESC @), status requests (DLE EOT) in it.
         self.chunks: list[tuple[float, int, int]] = []
 
     def _connected(self, connection: Any) -> None:
         self.accepted += 1
+        self.accepted_at.append(time.perf_counter())
         super()._connected(connection)
 
     def _received(self, connection: Any, data: bytes) -> None:
@@ -290,10 +293,12 @@ async def measure_edge(
                 async with asyncio.timeout(args.timeout):
                     await events.all_queued.wait()
                 assert len(emu.jobs) == before, "nothing printed while the printer was away"
+                connections = len(emu.accepted_at)
                 await emu.accept()
-                drained = await emu.wait_for_jobs(before + args.n, timeout=args.timeout)
-                window = (drained[-1].received_at - drained[before].received_at).total_seconds()
-                drain_s = window * args.n / max(args.n - 1, 1)
+                await emu.wait_for_jobs(before + args.n, timeout=args.timeout)
+                # From the printer's return (the daemon's first connection to it) to the last
+                # ticket complete: status check, reading the queue and commits included.
+                drain_s = emu.chunks[-1][0] - emu.accepted_at[connections]
             result = {
                 "seconds": printed_s,
                 "tickets_per_s": rate(args.n, printed_s),
@@ -522,7 +527,9 @@ def escpos_send(port: int, tickets: list[bytes], timeout: float) -> list[float]:
 
 async def measure_escpos(args: argparse.Namespace, tickets: list[bytes]) -> dict[str, Any]:
     get_profile()  # load the capabilities database before timing (a POS process has it loaded)
-    async with CountingEmulator(name="escpos") as emu:
+    # A listen backlog deep enough for the sender to run ahead of the emulator: with the
+    # emulator's default (64) a connection beyond it waits a second for a SYN retransmit.
+    async with CountingEmulator(name="escpos", backlog=ESCPOS_BACKLOG) as emu:
         overflows = listen_overflows()
         start = time.perf_counter()
         took = await asyncio.to_thread(escpos_send, emu.port, tickets, args.escpos_timeout)
@@ -535,8 +542,8 @@ async def measure_escpos(args: argparse.Namespace, tickets: list[bytes]) -> dict
             "tickets_per_s": rate(len(tickets), seconds),
             "send_seconds": sent,
             "slowest_ticket_ms": max(took) * 1000,
-            # The sender can get up to the emulator's listen backlog (64) ahead of it; beyond,
-            # the kernel drops the connection and the client's SYN is retransmitted after 1 s.
+            # The sender can get up to the listen backlog (ESCPOS_BACKLOG, capped by the kernel's
+            # somaxconn) ahead of the emulator; beyond, a SYN is retransmitted after 1 s.
             "listen_overflows_system_wide": None
             if overflows is None or after is None
             else after - overflows,
@@ -549,83 +556,114 @@ async def measure_escpos(args: argparse.Namespace, tickets: list[bytes]) -> dict
 # ---- report ------------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    payloads = [order_payload(i, PREFIX) for i in range(args.n)]
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if key in r]
+    return statistics.median(values) if values else None
+
+
+async def one_round(args: argparse.Namespace, payloads: list[bytes], r: int) -> dict[str, Any]:
+    """(a), (b) and (c) once, each against a fresh emulator; prints a line per measurement."""
     edge, tickets = await measure_edge(args, payloads)
     print(
-        f"(a) store-edge:    {args.n} tickets in {edge['seconds']:.2f} s ="
-        f" {edge['tickets_per_s']:,.0f} tickets/s; {args.n} order.printed events after"
-        f" {edge['events_seconds']:.2f} s (first ticket after {edge['first_ticket_seconds']:.2f} s,"
-        f" all {args.n} order.received after {edge['all_received_seconds']:.2f} s); daemon CPU {edge['daemon_cpu_seconds']:.2f} s,"
-        f" {edge['connections']} printer connection(s), {edge['status_requests']} status requests",
+        f"[{r}] (a) store-edge: {args.n} tickets in {edge['seconds']:.3f} s ="
+        f" {edge['tickets_per_s']:,.0f}/s end to end from MQTT (all {args.n} order.received"
+        f" after {edge['all_received_seconds']:.3f} s, daemon CPU"
+        f" {edge['daemon_cpu_seconds']:.2f} s); already queued: {edge['queued_drain_seconds']:.3f}"
+        f" s = {edge['queued_drain_tickets_per_s']:,.0f}/s",
         flush=True,
     )
-    if gaps := edge["per_ticket"]:
-        print(
-            f"    per ticket at the printer: {gaps['interval_ms_p50']:.1f} ms apart (p50;"
-            f" mean {gaps['interval_ms_mean']:.1f}): {gaps['status_ms_p50']:.1f} ms for the"
-            f" ticket and its status round trips, {gaps['between_ms_p50']:.1f} ms (mean"
-            f" {gaps['between_ms_mean']:.1f}) in the daemon before the next ticket's first byte",
-            flush=True,
-        )
     if not edge["bytes_match"]:
         print("    note: the daemon printed other bytes than the tickets rendered here", flush=True)
     cups = await measure_cups(args, tickets)
     if "skipped" not in cups:
         print(
-            f"(b) CUPS raw queue: {args.n} tickets in {cups['seconds']:.2f} s ="
-            f" {cups['tickets_per_s']:,.0f} tickets/s (lp submissions done after"
-            f" {cups['submit_seconds']:.2f} s, {args.lp_concurrency} lp at a time; {cups['cups_server']})",
+            f"[{r}] (b) CUPS raw queue: {cups['seconds']:.3f} s = {cups['tickets_per_s']:,.0f}/s"
+            f" ({args.lp_concurrency} lp at a time; {cups['cups_server']})",
             flush=True,
         )
     escpos = await measure_escpos(args, tickets)
     print(
-        f"(c) python-escpos: {args.n} tickets in {escpos['seconds']:.2f} s ="
-        f" {escpos['tickets_per_s']:,.0f} tickets/s (Network {escpos['version']}, one connection per ticket)",
+        f"[{r}] (c) python-escpos: {escpos['seconds']:.3f} s = {escpos['tickets_per_s']:,.0f}/s"
+        f" (Network {escpos['version']}, one connection per ticket)",
         flush=True,
     )
     if escpos["slowest_ticket_ms"] > 500:
         print(
             f"    note: one python-escpos ticket took {escpos['slowest_ticket_ms']:,.0f} ms"
             f" ({escpos['listen_overflows_system_wide']} accept-queue overflow(s) on this machine"
-            " meanwhile): the sender got more than the emulator's listen backlog ahead of it and"
-            " a connect waited for a SYN retransmit; run again for the undisturbed figure",
+            " meanwhile): a connect waited for a SYN retransmit",
             flush=True,
         )
-    vs_cups = None if "skipped" in cups else edge["tickets_per_s"] / cups["tickets_per_s"]
-    vs_escpos = edge["tickets_per_s"] / escpos["tickets_per_s"]
-    cups_text = (
-        "n/a (cups not installed: apt-get install cups)" if vs_cups is None else f"{vs_cups:.1f}×"
-    )
-    drain = edge["queued_drain_tickets_per_s"]
-    drain_vs_cups = None if vs_cups is None else drain / cups["tickets_per_s"]
-    drain_vs_escpos = drain / escpos["tickets_per_s"]
+    return {
+        "store_edge": edge,
+        "cups": cups,
+        "python_escpos": escpos,
+        "ticket_bytes": len(tickets[0]),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    payloads = [order_payload(i, PREFIX) for i in range(args.n)]
+    rounds = [await one_round(args, payloads, r + 1) for r in range(args.repeat)]
+    edges = [x["store_edge"] for x in rounds]
+    cupses = [x["cups"] for x in rounds if "skipped" not in x["cups"]]
+    escposes = [x["python_escpos"] for x in rounds]
+    edge_rate = _median(edges, "tickets_per_s") or 0.0
+    drain = _median(edges, "queued_drain_tickets_per_s") or 0.0
+    cups_rate = _median(cupses, "tickets_per_s")
+    escpos_rate = _median(escposes, "tickets_per_s") or float("inf")
+    vs_cups = None if cups_rate is None else edge_rate / cups_rate
+    drain_vs_cups = None if cups_rate is None else drain / cups_rate
+    vs_escpos = edge_rate / escpos_rate
+    drain_vs_escpos = drain / escpos_rate
+
+    def times(x: float | None) -> str:
+        return "n/a (cups not installed: apt-get install cups)" if x is None else f"{x:.1f}×"
+
+    cups_text = "n/a" if cups_rate is None else f"{cups_rate:,.0f}/s"
     print(
-        f"    store-edge / CUPS: {cups_text} (target >= 10×);"
-        f" store-edge / python-escpos: {vs_escpos:.2f}× (target >= 1.0)  [end to end, from MQTT]",
+        f"medians of {args.repeat} round(s), {args.n} tickets each: store-edge end to end"
+        f" {edge_rate:,.0f}/s, already queued {drain:,.0f}/s; CUPS {cups_text};"
+        f" python-escpos {escpos_rate:,.0f}/s",
         flush=True,
     )
     print(
-        f"    tickets already queued: store-edge {drain:,.0f} tickets/s ="
-        f" {'n/a' if drain_vs_cups is None else f'{drain_vs_cups:.1f}×'} CUPS,"
-        f" {drain_vs_escpos:.2f}× python-escpos  [printing path only, durability kept]",
+        f"    end to end from MQTT:   {times(vs_cups)} CUPS (target >= 10×),"
+        f" {vs_escpos:.2f}× python-escpos",
+        flush=True,
+    )
+    print(
+        f"    tickets already queued: {times(drain_vs_cups)} CUPS,"
+        f" {drain_vs_escpos:.2f}× python-escpos (target >= 1.0)  [printing path, durability kept]",
         flush=True,
     )
     return {
         "tickets": args.n,
-        "ticket_bytes": len(tickets[0]),
+        "ticket_bytes": rounds[0]["ticket_bytes"],
+        "rounds": args.repeat,
         "machine": {"cpus": os.cpu_count()},
-        "store_edge": edge,
-        "cups": cups,
-        "python_escpos": escpos,
+        "median_tickets_per_s": {
+            "store_edge_end_to_end": edge_rate,
+            "store_edge_queued": drain,
+            "cups": cups_rate,
+            "python_escpos": escpos_rate,
+        },
+        "store_edge": edges,
+        "cups": [x["cups"] for x in rounds],
+        "python_escpos": escposes,
         "ratio_edge_to_cups": vs_cups,
         "ratio_edge_to_escpos": vs_escpos,
         "ratio_queued_drain_to_cups": drain_vs_cups,
         "ratio_queued_drain_to_escpos": drain_vs_escpos,
         "targets": {
             "vs_cups_ok": None if vs_cups is None else vs_cups >= 10,
-            "vs_escpos_ok": vs_escpos >= 1.0,
-            "same_bytes_everywhere": all(r.get("bytes_match", True) for r in (edge, cups, escpos)),
+            "vs_escpos_ok": drain_vs_escpos >= 1.0,
+            "same_bytes_everywhere": all(
+                r.get("bytes_match", True)
+                for x in rounds
+                for r in x.values()
+                if isinstance(r, dict)
+            ),
         },
     }
 
@@ -653,6 +691,9 @@ def main() -> None:
         default=1,
         help="lp processes running at once for (b); 1 = one after the other, as a POS does",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of (a), (b), (c); medians are compared"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per measurement")
     parser.add_argument(
         "--escpos-timeout", type=float, default=10.0, help="python-escpos socket timeout"
@@ -665,8 +706,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-out" / "report.json")
     args = parser.parse_args()
-    if args.n < 1 or args.lp_concurrency < 1:
-        parser.error("--n and --lp-concurrency must be at least 1")
+    if args.n < 2 or args.lp_concurrency < 1 or args.repeat < 1:
+        parser.error("--n must be at least 2, --lp-concurrency and --repeat at least 1")
     printing = asyncio.run(run(args))
     merge_report(args.out, printing)
     print(f'report: {args.out} ("printing")  targets: {printing["targets"]}')
