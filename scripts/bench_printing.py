@@ -44,7 +44,8 @@ from escpos.printer import Network
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench import free_port, order_payload, wait_broker  # noqa: E402
+from bench import Counter as Arrivals  # noqa: E402
+from bench import burst, free_port, order_payload, subscriber, wait_broker  # noqa: E402
 
 from drivers.emulator import PrinterEmulator  # noqa: E402
 from drivers.escpos import encode  # noqa: E402
@@ -213,6 +214,21 @@ class Events:
                         self.all_printed.set()
 
 
+async def mqtt_hop(pub: aiomqtt.Client, port: int, payloads: list[bytes], timeout: float) -> float:
+    """The MQTT hop alone: the same burst from the same publisher to a bare subscriber."""
+    got = Arrivals()
+    task = asyncio.create_task(subscriber(port, "bench/hop", got, "bench-print-hop", events=False))
+    try:
+        await got.wait(got.changed.is_set, 10)
+        start = await burst(pub, "bench/hop", payloads)
+        await got.wait(lambda: got.count >= len(payloads), timeout)
+        return max(got.times.values()) - start
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await task
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -265,6 +281,7 @@ async def measure_edge(
                 max_concurrent_outgoing_calls=args.n,
             ) as pub:
                 pub.pending_calls_threshold = 10**9  # a burst: no warning per message
+                hop_s = await mqtt_hop(pub, port, payloads, args.timeout)
                 cpu0 = cpu_seconds(daemon.pid)
                 wall_start, start = time.time(), time.perf_counter()
                 await asyncio.gather(
@@ -300,6 +317,8 @@ async def measure_edge(
                 # ticket complete: status check, reading the queue and commits included.
                 drain_s = emu.chunks[-1][0] - emu.accepted_at[connections]
             result = {
+                "mqtt_hop_seconds": hop_s,
+                "mqtt_hop_msgs_per_s": rate(args.n, hop_s),
                 "seconds": printed_s,
                 "tickets_per_s": rate(args.n, printed_s),
                 "events_seconds": events_s,
@@ -566,7 +585,8 @@ async def one_round(args: argparse.Namespace, payloads: list[bytes], r: int) -> 
     edge, tickets = await measure_edge(args, payloads)
     print(
         f"[{r}] (a) store-edge: {args.n} tickets in {edge['seconds']:.3f} s ="
-        f" {edge['tickets_per_s']:,.0f}/s end to end from MQTT (all {args.n} order.received"
+        f" {edge['tickets_per_s']:,.0f}/s end to end from MQTT (the MQTT hop alone:"
+        f" {edge['mqtt_hop_seconds']:.3f} s; all {args.n} order.received"
         f" after {edge['all_received_seconds']:.3f} s, daemon CPU"
         f" {edge['daemon_cpu_seconds']:.2f} s); already queued: {edge['queued_drain_seconds']:.3f}"
         f" s = {edge['queued_drain_tickets_per_s']:,.0f}/s",
@@ -612,6 +632,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     drain = _median(edges, "queued_drain_tickets_per_s") or 0.0
     cups_rate = _median(cupses, "tickets_per_s")
     escpos_rate = _median(escposes, "tickets_per_s") or float("inf")
+    hop_rate = _median(edges, "mqtt_hop_msgs_per_s") or float("inf")
     vs_cups = None if cups_rate is None else edge_rate / cups_rate
     drain_vs_cups = None if cups_rate is None else drain / cups_rate
     vs_escpos = edge_rate / escpos_rate
@@ -629,7 +650,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(
         f"    end to end from MQTT:   {times(vs_cups)} CUPS (target >= 10×),"
-        f" {vs_escpos:.2f}× python-escpos",
+        f" {vs_escpos:.2f}× python-escpos; {edge_rate / hop_rate:.0%} of the MQTT hop alone"
+        f" ({hop_rate:,.0f} msg/s: same publisher, bare subscriber, no printing)",
         flush=True,
     )
     print(
@@ -645,6 +667,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "median_tickets_per_s": {
             "store_edge_end_to_end": edge_rate,
             "store_edge_queued": drain,
+            "mqtt_hop_alone": hop_rate,
             "cups": cups_rate,
             "python_escpos": escpos_rate,
         },
