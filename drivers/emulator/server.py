@@ -230,7 +230,10 @@ class PrinterEmulator:
 
         kind = "jobs" if include_incomplete else "complete jobs"
         await self.wait_until(
-            lambda: len(selected()) >= n and not self._writes, timeout=timeout, what=f"{n} {kind}"
+            # len(self.jobs) first: checked at every change, it keeps a long wait linear
+            lambda: len(self.jobs) >= n and len(selected()) >= n and not self._writes,
+            timeout=timeout,
+            what=f"{n} {kind}",
         )
         return selected()
 

@@ -43,7 +43,7 @@ FRESH_STATUS_S = 0.25
 # batch is the "running" commit of the next.
 BATCH_MAX_BYTES = 32 * 1024
 # While the printer is away, this many of its queued tickets are rendered ahead (memory only).
-AHEAD_MAX_JOBS = 500
+AHEAD_MAX_JOBS = 2000
 
 
 class PrinterWorker:
@@ -313,20 +313,17 @@ class PrinterWorker:
         if not rendered:
             return
 
-        # Durable before the first byte: a crash from here on means "may have printed".
-        def _running(c: sqlite3.Connection) -> None:
-            for job, _ in rendered:
-                jobs.set_state(c, job.id, "running", count_attempt=True)
-
-        await self.db.write(_running, Durability.FULL)
+        await self._mark_running([job for job, _ in rendered])
         await self._print_rush(rendered)
 
     async def _print_rush(self, rendered: list[tuple[Job, bytes]]) -> None:
         """Write batches already marked running, one after the other, while jobs are due.
 
-        While the printer takes a batch in (and answers the status request behind it), the
-        next batch is read, rendered and marked running in the same commit that records the
-        previous batch done; so the printer waits for neither the database nor rendering.
+        While the printer takes a batch in and answers the status request behind it, the
+        previous batch (confirmed by the printer) is recorded done, and the next batch is
+        read, rendered and marked running: the printer waits for neither the database nor
+        rendering. A crash can only leave REPRINT marks, on the batch in the printer and on
+        the one prepared behind it.
         """
         confirmed: list[Job] = []  # printed, and the printer said so; not yet recorded done
         while rendered:
@@ -346,14 +343,15 @@ class PrinterWorker:
                     printing, err, may_have_printed=[start < sent for start in starts]
                 )
                 return
-            crash_point("after_print")
             # The answer to the status request behind the batch says the printer took it all.
             status = asyncio.create_task(self._check_status(after_job=True), name="status")
             following: list[tuple[Job, bytes]] = []
             failure: DriverError | str | None
             try:
-                following = await self._prepare_following(confirmed)
+                await self._finish(confirmed, "done")
                 confirmed = []
+                crash_point("after_print")
+                following = [] if self._stopping else await self._next_batch()
                 failure = await status
             except DriverError as err:
                 # Every byte was handed over before the connection failed: it may have printed.
@@ -380,20 +378,27 @@ class PrinterWorker:
             rendered = following
         await self._finish(confirmed, "done")
 
-    async def _prepare_following(self, confirmed: list[Job]) -> list[tuple[Job, bytes]]:
-        """The next due batch, marked running in the commit that records `confirmed` done."""
-        following = [] if self._stopping else await self._next_batch()
-        if confirmed or following:
-            await self._finish(confirmed, "done", running=[job for job, _ in following])
-        return following
-
     async def _next_batch(self) -> list[tuple[Job, bytes]]:
+        """The next due batch, rendered and marked running (durably: it may print any moment)."""
         try:
             batch = await self.db.read(lambda c: self._due_batch(c, following=True))
-            return await self._render_batch(batch) if batch else []
+            rendered = await self._render_batch(batch) if batch else []
         except Exception:  # the batch being printed must still be recorded
             log.exception("printer %s: preparing the next tickets failed", self.printer.name)
             return []
+        await self._mark_running([job for job, _ in rendered])
+        return rendered
+
+    async def _mark_running(self, batch: list[Job]) -> None:
+        """Durable before the first byte: a crash from here on means "may have printed"."""
+        if not batch:
+            return
+
+        def _running(c: sqlite3.Connection) -> None:
+            for job in batch:
+                jobs.set_state(c, job.id, "running", count_attempt=True)
+
+        await self.db.write(_running, Durability.FULL)
 
     async def _render_batch(self, batch: list[tuple[Job, str | None]]) -> list[tuple[Job, bytes]]:
         """The jobs' bytes, up to BATCH_MAX_BYTES; a job that cannot be rendered fails for good."""
@@ -591,21 +596,17 @@ class PrinterWorker:
         *,
         error: str | None = None,
         reason: str | None = None,
-        running: list[Job] | None = None,
     ) -> None:
-        """Record the outcome of the jobs (and mark the next batch running in the same commit);
-        a printed job ends the printer's outage."""
-        if not done and not running:
+        """Record the outcome of the jobs; a printed one ends the printer's outage."""
+        if not done:
             return
-        if state == "done" and done:
+        if state == "done":
             self.down_since = None
         self.cache.discard([job.id for job in done])
 
         def _write(c: sqlite3.Connection) -> None:
             for job in done:
                 outcomes.finished(c, job, self.printer.name, state, error=error, reason=reason)
-            for job in running or ():
-                jobs.set_state(c, job.id, "running", count_attempt=True)
 
         await self.db.write(_write, Durability.FULL)
         self.on_events()

@@ -120,6 +120,48 @@ async def test_kill_while_job_running_before_bytes_reprints_marked_once(
     await cloud.wait_event("order.printed", order_id="ord_ue_0001")
 
 
+async def test_kill_inside_a_rush_keeps_confirmed_batches_and_marks_only_the_one_in_flight(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """Batches of two, killed right after the second batch's bytes: the first batch was
+    recorded done before them (printed once), the second says REPRINT from then on, and the
+    third had not been touched."""
+    config = write_config(
+        tmp_path / "edge.toml",
+        broker_url=broker.url,
+        printers=[{"name": "kitchen", "uri": kitchen.uri, "batch_max_jobs": 2}],
+    )
+    edge = EdgeProcess(config)
+    edge_processes.append(edge)
+    edge.start(EDGE_CRASH_AT="after_print#2")
+    await cloud.wait_event("edge.connected")
+    kitchen.refuse()
+    numbers = range(1, 7)
+    for n in numbers:
+        doc = load_order("ubereats_delivery", id=f"ord_q{n}")
+        doc["source"] = {**doc["source"], "display_id": f"Q{n}"}
+        await cloud.send_order(doc)
+    for n in numbers:
+        await cloud.wait_event("order.received", order_id=f"ord_q{n}")
+    await kitchen.accept()
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
+    with edge.db() as db:
+        states = [r[0] for r in db.execute("SELECT state FROM jobs ORDER BY id")]
+    assert states == ["done", "done", "running", "running", "queued", "queued"]
+    await kitchen.wait_for_jobs(4)
+
+    edge.start()
+    printed = await cloud.wait_event("order.printed", count=len(numbers))
+    reprint = {e["order_id"]: e["data"]["reprint"] for e in printed}
+    assert reprint == {f"ord_q{n}": n in (3, 4) for n in numbers}
+    jobs = await kitchen.wait_for_jobs(8)
+    texts = {n: [j.text for j in jobs if f"Uber Eats Q{n}" in j.text] for n in numbers}
+    assert {n: len(t) for n, t in texts.items()} == {1: 1, 2: 1, 3: 2, 4: 2, 5: 1, 6: 1}
+    for n, copies in texts.items():
+        assert "REPRINT" not in copies[0], f"Q{n}: the first copy is unmarked"
+        assert all("REPRINT" in c for c in copies[1:]), f"Q{n}: every later copy says REPRINT"
+
+
 async def test_broker_restart_mid_stream_loses_nothing(
     tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, edge_processes
 ) -> None:

@@ -434,3 +434,59 @@ async def test_printer_answering_status_late_is_still_believed(
     assert printed["data"]["reprint"] is False
     [job] = await kitchen.wait_for_jobs(1)
     assert REPRINT not in job.text
+
+
+# ---- a rush in several batches ------------------------------------------------------------
+
+
+def copies_by_ticket(emu: PrinterEmulator, numbers: range) -> dict[int, list[RecordedJob]]:
+    """The complete tickets the printer holds, by order number, in the order they came."""
+    by_ticket: dict[int, list[RecordedJob]] = {n: [] for n in numbers}
+    for job in complete(emu):
+        [n] = [n for n in numbers if f"Uber Eats Q{n}" in job.text]
+        by_ticket[n].append(job)
+    return by_ticket
+
+
+async def test_a_rush_broken_in_its_second_batch_keeps_the_first_and_third_unmarked(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """Batches of two: the first, confirmed by the printer, never prints again; the third,
+    prepared while the printer took the second in, goes back to the queue as it was."""
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes, batch_max_jobs=2)
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(order(0))
+    [warm_up] = await kitchen.wait_for_jobs(1)
+    ticket = len(warm_up.raw)  # Q0 … Q6 tickets are the same length
+    await cloud.wait_event("order.printed", order_id="ord_q0")
+    kitchen.refuse()
+    kitchen.drop_now()  # also the connection kept open for the next ticket of a rush
+    numbers = range(1, 7)
+    for n in numbers:
+        await cloud.send_order(order(n))
+    for n in numbers:
+        await cloud.wait_event("order.received", order_id=f"ord_q{n}")
+    await cloud.wait_event("print.failed", reason="unreachable", order_id="ord_q1")
+
+    status = 9  # DLE EOT 1, 2, 4 before and after each batch
+    kitchen.drop_after(status + 2 * ticket + status + ticket // 2)  # breaks inside Q3
+    kitchen.jobs.clear()
+    await kitchen.accept()
+    printed = await cloud.wait_event("order.printed", count=len(numbers) + 1)
+    reprint = {e["order_id"]: e["data"]["reprint"] for e in printed if e["order_id"] != "ord_q0"}
+    assert sorted(reprint) == [f"ord_q{n}" for n in numbers]
+
+    by_ticket = copies_by_ticket(kitchen, numbers)
+    for n in (1, 2, 5, 6):
+        [only] = by_ticket[n]
+        assert REPRINT not in only.text, f"Q{n} printed once, unmarked"
+        assert reprint[f"ord_q{n}"] is False
+    assert REPRINT in by_ticket[3][-1].text, "Q3 was cut short: its copy after says REPRINT"
+    for n in (3, 4):
+        assert by_ticket[n], f"Q{n} printed"
+        assert sum(REPRINT not in c.text for c in by_ticket[n]) <= 1
+    rows = job_rows(proc)[1:]
+    assert [row["state"] for row in rows] == ["done"] * len(numbers)
+    attempts = {row["order_id"]: row["attempts"] for row in rows}
+    # Q5 and Q6 were never written before the break: one attempt each, when they printed.
+    assert attempts["ord_q5"] == attempts["ord_q6"] == 1
