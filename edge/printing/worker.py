@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -44,6 +45,7 @@ FRESH_STATUS_S = 0.25
 BATCH_MAX_BYTES = 32 * 1024
 # While the printer is away, this many of its queued tickets are rendered ahead (memory only).
 AHEAD_MAX_JOBS = 2000
+AHEAD_CHUNK = 250  # jobs read from the database at a time
 
 
 class PrinterWorker:
@@ -221,30 +223,21 @@ class PrinterWorker:
             return [row[0] for row in rows]
 
         missing = [i for i in await self.db.read(_queued_ids) if i not in self.cache]
-        if not missing or self.cache.full():
-            return
-
-        def _rows(conn: sqlite3.Connection) -> list[tuple[Job, str | None]]:
-            rows = conn.execute(
-                "SELECT jobs.*, orders.payload AS payload FROM jobs"
-                " LEFT JOIN orders ON orders.id = jobs.order_id"
-                f" WHERE jobs.id IN ({','.join('?' * len(missing))}) ORDER BY jobs.id",
-                missing,
-            )
-            return [(Job.from_row(row), row["payload"]) for row in rows]
-
-        for n, (job, order_json) in enumerate(await self.db.read(_rows)):
-            if self.wake.is_set() or self.cache.full():
-                return  # new work or a full cache: the rest is rendered when printed
-            if not cacheable(job) or order_json is None:
-                continue
-            try:
-                data = render_job(job, order_json, self.printer, self.style)
-            except (RenderError, ValueError):
-                continue  # reported when its turn comes
-            self.cache.put(job, order_json, data)
-            if n % 16 == 15:
-                await asyncio.sleep(0)  # rendering must not hold up the event loop
+        for at in range(0, len(missing), AHEAD_CHUNK):
+            chunk = missing[at : at + AHEAD_CHUNK]
+            rows = await self.db.read(functools.partial(_job_rows, ids=chunk))
+            for n, (job, order_json) in enumerate(rows):
+                if self.wake.is_set() or self.cache.full():
+                    return  # new work or a full cache: the rest is rendered when printed
+                if not cacheable(job) or order_json is None:
+                    continue
+                try:
+                    data = render_job(job, order_json, self.printer, self.style)
+                except (RenderError, ValueError):
+                    continue  # reported when its turn comes
+                self.cache.put(job, order_json, data)
+                if n % 16 == 15:
+                    await asyncio.sleep(0)  # rendering must not hold up the event loop
 
     # ---- idle status and failover ---------------------------------------------------------
 
@@ -610,6 +603,17 @@ class PrinterWorker:
 
         await self.db.write(_write, Durability.FULL)
         self.on_events()
+
+
+def _job_rows(conn: sqlite3.Connection, ids: list[int]) -> list[tuple[Job, str | None]]:
+    """These jobs with the JSON of their orders, in job order."""
+    rows = conn.execute(
+        "SELECT jobs.*, orders.payload AS payload FROM jobs"
+        " LEFT JOIN orders ON orders.id = jobs.order_id"
+        f" WHERE jobs.id IN ({','.join('?' * len(ids))}) ORDER BY jobs.id",
+        ids,
+    )
+    return [(Job.from_row(row), row["payload"]) for row in rows]
 
 
 def _offsets(chunks: list[bytes]) -> list[int]:

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from drivers.emulator import PrinterEmulator, RecordedJob
+from edge.config import load_config
+from edge.jobs import Job
+from edge.printing.render import PrinterSettings, TicketStyle, render_job
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import Event, FakeCloud
@@ -371,7 +374,17 @@ async def test_orders_queued_while_down_print_in_order_once(
     for n, job in zip(numbers, tickets, strict=True):
         assert_whole_ticket(job, f"Q{n}")
         assert REPRINT not in job.text
-    assert [row["state"] for row in job_rows(proc)] == ["done"] * len(numbers)
+    rows = job_rows(proc)
+    assert [row["state"] for row in rows] == ["done"] * len(numbers)
+    # Rendered ahead while the printer was away: the very bytes of a rendering now.
+    config = load_config(proc.config)
+    style = TicketStyle(locale=config.store.locale, timezone=config.store.timezone)
+    printer = PrinterSettings(name="kitchen", uri=kitchen.uri)
+    with proc.db() as db:
+        for row, job in zip(rows, tickets, strict=True):
+            [payload] = db.execute("SELECT payload FROM orders WHERE id = ?", (row["order_id"],))
+            fresh = render_job(Job.from_row(row), payload[0], printer, style)
+            assert job.raw == fresh
 
 
 async def test_a_rush_dropped_mid_write_reprints_only_what_may_have_printed(
