@@ -1,8 +1,13 @@
-"""Printing throughput: N kitchen tickets to the printer emulator three ways, in one run.
+"""Printing throughput: N kitchen tickets to the printer emulator three ways, in rounds.
 
-(a) store-edge: the daemon with one tcp:// printer; N distinct orders published on in/orders in
-    one burst; timed from the first publish until the emulator holds N complete jobs, and until
-    N `order.printed` events arrived. Durability stays as configured (FULL commits, status checks).
+(a) store-edge: the daemon with one tcp:// printer, timed twice with durability as configured
+    (FULL commits, status checks, an `order.printed` event per ticket):
+    - end to end: N distinct orders published on in/orders in one QoS 1 burst, from the first
+      publish until the emulator holds N complete jobs; beside it, the MQTT hop alone (the same
+      burst from the same publisher to a bare subscriber);
+    - tickets already queued: N more orders taken in while the printer refused connections,
+      from the printer's return (the daemon's first connection) to the last complete ticket.
+      The like-for-like of (c), which is handed finished bytes.
 (b) CUPS: a private cupsd (own ServerRoot/state/cache/spool/logs in a temp folder, loopback port)
     with a raw queue `socket://` to the emulator; one `lp -o raw` per ticket; timed from the first
     `lp` until the emulator holds N complete jobs. Skipped, with a hint, when cups is not installed.
@@ -10,8 +15,8 @@
     timed from the first connect until the emulator holds N complete jobs.
 
 All three send the same bytes (rendered as the daemon renders them; checked against what it
-printed). Each measurement gets a fresh emulator. Results are merged under "printing" into
-bench-out/report.json.
+printed). Each measurement gets a fresh emulator; `--repeat` rounds, medians compared. Results
+are merged under "printing" into bench-out/report.json.
 """
 
 from __future__ import annotations
