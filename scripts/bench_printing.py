@@ -61,7 +61,7 @@ from edge.tickets import kitchen_ticket  # noqa: E402
 STORE = "st_bench_print"
 BASE = f"stores/{STORE}"
 PREFIX = "pt"  # order ids pt0 … pt{N-1}
-CUPS_HINT = "cups not installed: apt-get install cups (scripts/bootstrap does not install it)"
+CUPS_HINT = "cups not installed: apt-get install cups (scripts/bench does, when run as root)"
 QUEUE = "bench"
 ESCPOS_BACKLOG = 4096
 
