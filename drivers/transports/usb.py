@@ -14,6 +14,9 @@ import errno
 import logging
 import os
 import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +150,7 @@ def find_usblp(
     return found
 
 
-def _one(address: UsbAddress, serials: list[str | None]) -> None:
+def _one(address: UsbAddress, serials: Sequence[str | None]) -> None:
     """Two identical printers without a serial in the URI: refuse to pick one at random."""
     if len(serials) > 1:
         listed = ", ".join(s or "(none)" for s in serials)
@@ -213,35 +216,43 @@ class _PyUsbPrinter:
         self.out = out
         self.in_ = in_
         self.reattach = False
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
 
     @classmethod
-    def claim(cls, usb: Any, address: UsbAddress) -> _PyUsbPrinter:
-        """Find the device, detach the kernel driver, claim the printer interface."""
+    def claim(cls, usb: Any, address: UsbAddress, backend: object | None = None) -> _PyUsbPrinter:
+        """Find the device, detach the kernel driver, claim the printer interface.
+
+        `backend` is a pyusb backend; None lets pyusb load libusb.
+        """
         try:
             found = list(
                 usb.core.find(
-                    find_all=True, idVendor=address.vendor_id, idProduct=address.product_id
+                    find_all=True,
+                    backend=backend,
+                    idVendor=address.vendor_id,
+                    idProduct=address.product_id,
                 )
             )
         except usb.core.NoBackendError as err:
             raise UnsupportedTransportError(
-                "usb:// through pyusb needs libusb-1.0, which pyusb could not find"
+                "usb:// through pyusb needs libusb-1.0, which pyusb could not load "
+                "(Debian package libusb-1.0-0)"
             ) from err
-        if address.serial is not None:
-            found = [device for device in found if _serial_number(device) == address.serial]
-        if not found:
-            raise DeviceUnavailableError(f"no USB printer {address} is connected")
-        if address.serial is None:
-            _one(address, [_serial_number(device) for device in found])
-        device = found[0]
-        try:
-            return cls._claim(usb, device, address)
-        except OSError as err:  # pyusb's USBError is an OSError
-            usb.util.dispose_resources(device)
+        except OSError as err:  # libusb could not list the devices
             raise _usb_error(address, err) from err
-        except BaseException:
-            usb.util.dispose_resources(device)
-            raise
+        printer: _PyUsbPrinter | None = None
+        try:
+            printer = cls._claim(usb, _choose(address, found), address)
+        except OSError as err:  # pyusb's USBError is an OSError
+            raise _usb_error(address, err) from err
+        finally:
+            # Reading serial numbers opened devices: close every one but the printer claimed.
+            for device in found:
+                if printer is None or device is not printer.device:
+                    usb.util.dispose_resources(device)
+        return printer
 
     @classmethod
     def _claim(cls, usb: Any, device: Any, address: UsbAddress) -> _PyUsbPrinter:
@@ -268,13 +279,32 @@ class _PyUsbPrinter:
                 printer.reattach = True
         except NotImplementedError:
             pass  # backends without kernel drivers to detach
-        usb.util.claim_interface(device, number)
+        try:
+            usb.util.claim_interface(device, number)
+        except BaseException:
+            printer.close()  # usblp must not lose a printer we could not take
+            raise
         return printer
 
-    def write(self, chunk: bytes, timeout_ms: int) -> int:
-        """Send one chunk; TimeoutError when libusb's timeout ran out."""
+    @contextmanager
+    def _transfer(self) -> Iterator[None]:
+        """A transfer in flight: close() waits for it to end; none starts once closed."""
+        with self._idle:
+            if self._closed:
+                raise OSError(errno.ENODEV, "the USB printer was closed")
+            self._in_flight += 1
         try:
-            return int(self.out.write(chunk, timeout_ms))
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def write(self, chunk: bytes, timeout_ms: int) -> int:
+        """Send one chunk; how much the printer took, short (or TimeoutError) when time ran out."""
+        try:
+            with self._transfer():
+                return int(self.out.write(chunk, timeout_ms))
         except OSError as err:
             if _is_timeout(err):
                 raise TimeoutError(str(err)) from err
@@ -284,33 +314,82 @@ class _PyUsbPrinter:
         """Up to one transfer of data; b"" when libusb's timeout ran out."""
         if self.in_ is None:
             return b""
+        size = max(n, int(self.in_.wMaxPacketSize))  # a shorter buffer overflows on a full packet
         try:
-            # Ask for at least one packet: a shorter buffer overflows on a full packet.
-            return bytes(self.in_.read(max(n, int(self.in_.wMaxPacketSize)), timeout_ms))
+            with self._transfer():
+                return bytes(self.in_.read(size, timeout_ms))
         except OSError as err:
             if _is_timeout(err):
                 return b""
             raise
 
     def close(self) -> None:
-        """Release the interface and give it back to the kernel driver; never raises."""
+        """Release the interface and give it back to the kernel driver; never raises.
+
+        A transfer still in flight (its caller was cancelled) ends first, at its libusb
+        timeout: libusb must not release or close under it.
+        """
+        with self._idle:
+            if self._closed:
+                return
+            self._closed = True
+            self._idle.wait_for(lambda: self._in_flight == 0)
         usb = self.usb
         try:
-            usb.util.release_interface(self.device, self.interface)
+            try:
+                usb.util.release_interface(self.device, self.interface)
+            except (OSError, NotImplementedError) as err:
+                log.warning("releasing USB printer: %s", err)
             if self.reattach:
-                self.device.attach_kernel_driver(self.interface)
-        except (OSError, NotImplementedError) as err:
-            log.warning("releasing USB printer: %s", err)
+                try:
+                    self.device.attach_kernel_driver(self.interface)
+                except (OSError, NotImplementedError) as err:
+                    log.warning("giving the USB printer back to the kernel driver: %s", err)
         finally:
             usb.util.dispose_resources(self.device)
 
 
 def _serial_number(device: Any) -> str | None:
+    """The serial number string; None when the device has none or it cannot be read."""
     try:
         serial = device.serial_number
     except (OSError, ValueError):  # no access to string descriptors, or none
         return None
     return None if serial is None else str(serial)
+
+
+def _serial_label(device: Any) -> str:
+    """The serial number as an error message shows it."""
+    serial = _serial_number(device)
+    if serial is not None:
+        return serial
+    # pyusb reads strings through the device: failing means no access to it.
+    return "(unreadable)" if device.iSerialNumber else "(none)"
+
+
+def _choose(address: UsbAddress, found: list[Any]) -> Any:
+    """The one device among those with the address's ids that the address names."""
+    if address.serial is None:
+        if len(found) > 1:
+            _one(address, [_serial_label(device) for device in found])
+        chosen = found
+    else:
+        chosen = [device for device in found if _serial_number(device) == address.serial]
+    if chosen:
+        return chosen[0]
+    if not found:
+        raise DeviceUnavailableError(f"no USB printer {address} is connected")
+    labels = [_serial_label(device) for device in found]
+    hint = (
+        " (a serial number is unreadable when the daemon's user has no access to the device: "
+        "a udev rule must give it)"
+        if "(unreadable)" in labels
+        else ""
+    )
+    raise DeviceUnavailableError(
+        f"no USB printer {address} is connected; the serial numbers of those with its ids: "
+        f"{', '.join(labels)}{hint}"
+    )
 
 
 def _bulk_endpoint(usb: Any, interface: Any, direction: int) -> Any:
@@ -326,7 +405,10 @@ def _bulk_endpoint(usb: Any, interface: Any, direction: int) -> Any:
 
 
 class UsbTransport(PrinterTransport):
-    """`usb://VID:PID[?serial=S]`; `sysfs_root` and `dev_root` are for tests."""
+    """`usb://VID:PID[?serial=S]`; `sysfs_root`, `dev_root` and `usb_backend` are for tests.
+
+    `usb_backend` is the pyusb backend to use; None lets pyusb load libusb.
+    """
 
     bidirectional = True  # usblp: most printers answer; silence is tolerated
 
@@ -338,11 +420,13 @@ class UsbTransport(PrinterTransport):
         write_timeout: float = 10.0,
         sysfs_root: Path = SYSFS_ROOT,
         dev_root: Path = DEV_ROOT,
+        usb_backend: object | None = None,
     ):
         super().__init__(uri, connect_timeout=connect_timeout, write_timeout=write_timeout)
         self.address = parse_usb_uri(uri)
         self.sysfs_root = sysfs_root
         self.dev_root = dev_root
+        self.usb_backend = usb_backend
         self._file: DeviceFile | None = None
         self._pyusb: _PyUsbPrinter | None = None
         self._unread = b""
@@ -398,7 +482,7 @@ class UsbTransport(PrinterTransport):
             raise UnsupportedTransportError(
                 f"USB printer {address}: {hint}, and pyusb is not installed to reach it directly"
             ) from err
-        return _PyUsbPrinter.claim(usb, address)
+        return _PyUsbPrinter.claim(usb, address, self.usb_backend)
 
     @staticmethod
     def _close_late(opened: DeviceFile | _PyUsbPrinter) -> None:
@@ -427,9 +511,17 @@ class UsbTransport(PrinterTransport):
                 remaining_ms = int((deadline - loop.time()) * 1000)
                 if remaining_ms <= 0:
                     raise TimeoutError
-                # Counted once handed over: a transfer that times out may be partly printed.
-                sent += len(chunk)
-                await asyncio.to_thread(printer.write, chunk, remaining_ms)
+                try:
+                    taken = await asyncio.to_thread(printer.write, chunk, remaining_ms)
+                except OSError:
+                    # No count comes with an error: the chunk counts as handed over, since a
+                    # job whose first byte may have gone out must be taken as maybe printed.
+                    sent += len(chunk)
+                    raise
+                sent += taken
+                if taken < len(chunk):
+                    # libusb's timeout ran out part-way: the rest of the chunk never went out.
+                    raise TimeoutError
         except TimeoutError as err:
             await self._drop()
             raise WriteTimeoutError(

@@ -1,6 +1,7 @@
 """usb:// against a fake sysfs tree, with a pty standing in for the usblp device node.
 
-No USB hardware (nor pyusb) is here: the pyusb path is only checked for its clear error.
+No USB hardware is here: without pyusb, the pyusb path is only checked for its clear error
+here; test_usb_pyusb.py runs it on a fake libusb.
 """
 
 import asyncio
