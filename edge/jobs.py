@@ -164,16 +164,36 @@ def set_state(
     conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", args)
 
 
-def recover_interrupted(conn: sqlite3.Connection) -> list[Job]:
-    """Re-queue jobs a crash left `running`; a print job among them may have printed: REPRINT."""
-    rows = conn.execute("SELECT * FROM jobs WHERE state = 'running'").fetchall()
+def recover_interrupted(conn: sqlite3.Connection, printer: str | None = None) -> list[Job]:
+    """Re-queue jobs a crash (or, with `printer`, a failure of that printer's worker) left
+    `running`; a print job among them may have printed: REPRINT."""
+    where, args = "state = 'running'", tuple[str, ...]()
+    if printer is not None:
+        where, args = "state = 'running' AND kind = 'print' AND printer = ?", (printer,)
+    rows = conn.execute(f"SELECT * FROM jobs WHERE {where}", args).fetchall()
     conn.execute(
         "UPDATE jobs SET state = 'queued',"
         " reprint = CASE kind WHEN 'print' THEN 1 ELSE reprint END,"
-        " last_error = 'interrupted', updated_at = ? WHERE state = 'running'",
-        (time.time(),),
+        f" last_error = 'interrupted', updated_at = ? WHERE {where}",
+        (time.time(), *args),
     )
     return [Job.from_row(r) for r in rows]
+
+
+def mark_running(conn: sqlite3.Connection, batch: list[Job], printer: str) -> set[int]:
+    """Mark the batch's jobs running, one more attempt each; the ids of those that were still
+    queued for `printer` (a job cancelled or moved meanwhile is left as it is)."""
+    now = time.time()
+    marked = set()
+    for job in batch:
+        cur = conn.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?"
+            " WHERE id = ? AND state = 'queued' AND printer = ?",
+            (now, job.id, printer),
+        )
+        if cur.rowcount:
+            marked.add(job.id)
+    return marked
 
 
 def order_jobs(conn: sqlite3.Connection, order_id: str) -> list[Job]:

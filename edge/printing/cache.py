@@ -65,6 +65,14 @@ class TicketCache:
     def full(self) -> bool:
         return self.size >= self.max_bytes
 
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0
+
+    def keep_only(self, job_ids: set[int]) -> None:
+        """Drop the entries of other jobs (printed, cancelled or moved since)."""
+        self.discard([job_id for job_id in self._entries if job_id not in job_ids])
+
     def discard(self, job_ids: list[int]) -> None:
         for job_id in job_ids:
             entry = self._entries.pop(job_id, None)

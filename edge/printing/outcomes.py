@@ -17,8 +17,16 @@ from edge import jobs, outbox
 from edge.jobs import Job
 
 
+def _live(conn: sqlite3.Connection, job: Job) -> bool:
+    """Still queued or running: not cancelled (its order was) while the worker held it."""
+    row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job.id,)).fetchone()
+    return row is not None and row[0] in ("queued", "running")
+
+
 def held(conn: sqlite3.Connection, job: Job, printer: str, fault: str, until: float) -> bool:
     """The printer reports a fault: the job waits, and the cloud hears once per fault."""
+    if not _live(conn, job):
+        return False
     first = job.last_error != fault
     jobs.set_state(conn, job.id, "queued", error=fault, next_attempt_at=until)
     if first:
@@ -43,6 +51,8 @@ def retried(
     permanent: bool,
 ) -> None:
     """An attempt failed: one more attempt counted, the next one scheduled, `print.failed`."""
+    if not _live(conn, job):
+        return
     jobs.set_state(
         conn, job.id, "queued", error=detail, next_attempt_at=time.time() + delay, reprint=reprint
     )
@@ -63,8 +73,14 @@ def retried(
 
 
 def requeued(conn: sqlite3.Connection, job: Job) -> None:
-    """A job of a batch that never started: back in the queue exactly as it was."""
-    jobs.set_state(conn, job.id, "queued")
+    """A job of a batch that never started: back in the queue exactly as it was.
+
+    Unless its order was cancelled while the job was marked running: a queued ticket would have
+    been cancelled then, and so is this one (the cancellation ticket, if any, still prints).
+    """
+    row = conn.execute("SELECT status FROM orders WHERE id = ?", (job.order_id,)).fetchone()
+    cancelled = row is not None and row[0] == "cancelled" and job.ticket != "cancellation"
+    jobs.set_state(conn, job.id, "cancelled" if cancelled else "queued")
     conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts, job.id))
 
 
@@ -78,6 +94,8 @@ def finished(
     reason: str | None = None,
 ) -> None:
     """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
+    if not _live(conn, job):
+        return
     jobs.set_state(conn, job.id, state, error=error)
     if state == "done":
         name = "order.printed"

@@ -40,8 +40,8 @@ LINGER_S = 1.0
 FRESH_STATUS_S = 0.25
 # In a rush, the due tickets behind the head one go out in the same write, between one
 # "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
-# While the printer takes a batch in, the next one is read and rendered; the "done" commit of a
-# batch is the "running" commit of the next.
+# While the printer takes a batch in, the previous one is recorded done and the next one is
+# read, rendered and marked running (see `_print_rush`).
 BATCH_MAX_BYTES = 32 * 1024
 # While the printer is away, this many of its queued tickets are rendered ahead (memory only).
 AHEAD_MAX_JOBS = 2000
@@ -81,6 +81,7 @@ class PrinterWorker:
         self._printing = False
         self._task: asyncio.Task[None] | None = None
         self.cache = TicketCache()
+        self._unrenderable: set[int] = set()  # left to their turn by rendering ahead
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -109,37 +110,54 @@ class PrinterWorker:
         self._task = asyncio.current_task()
         try:
             while not self._stopping:
-                if self._failover_due():
-                    await self._fail_over()
-                job = await self.db.read(self._head_job)
-                # Tickets come out in order: while the oldest job waits for its retry (the
-                # printer is down), the jobs behind it wait too, unless new work arrived.
-                if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
-                    if job is None and await self._linger():
-                        continue
-                    if job is None and self._poll_due:
-                        self._poll_due = False
-                        await self._poll_idle()
-                    # Port-9100 printers serve one connection at a time: free it for the POS.
-                    await self._disconnect()
-                    self._retry_now = await self._idle(job)
-                    self._poll_due = not self._retry_now
-                    continue
-                self._retry_now = False
-                self._printing = True
                 try:
-                    batch = await self.db.read(self._due_batch)
-                    await self._attempt(batch or [(job, None)])
+                    await self._step()
                 except Exception:  # a bug or a failing disk must not stop the daemon
-                    log.exception(
-                        "printer %s: job %d failed unexpectedly", self.printer.name, job.id
-                    )
+                    log.exception("printer %s: unexpected failure", self.printer.name)
                     self.last_error = "internal_error"
-                    await asyncio.sleep(self.printer.retry_max_s)  # then the job is tried again
-                finally:
-                    self._printing = False
+                    await self._recover()
+                    await asyncio.sleep(self.printer.retry_max_s)  # then the jobs are tried again
         finally:
             await self._disconnect()
+
+    async def _step(self) -> None:
+        """Print the due jobs at the head of the queue, or wait for work or for a retry."""
+        if self._failover_due():
+            await self._fail_over()
+        job = await self.db.read(self._head_job)
+        # Tickets come out in order: while the oldest job waits for its retry (the printer is
+        # down), the jobs behind it wait too, unless new work arrived.
+        if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
+            if job is None and await self._linger():
+                return
+            if job is None and self._poll_due:
+                self._poll_due = False
+                await self._poll_idle()
+            # Port-9100 printers serve one connection at a time: free it for the POS.
+            await self._disconnect()
+            self._retry_now = await self._idle(job)
+            self._poll_due = not self._retry_now
+            return
+        self._retry_now = False
+        self._printing = True
+        try:
+            batch = await self.db.read(self._due_batch)
+            if batch:  # else the head job was cancelled or moved meanwhile
+                await self._attempt(batch)
+        finally:
+            self._printing = False
+
+    async def _recover(self) -> None:
+        """After an unexpected failure: this printer's jobs left running go back, marked
+        REPRINT (they may have printed), to the head of the queue."""
+        await self._disconnect()
+        self.cache.clear()
+        try:
+            await self.db.write(
+                lambda c: jobs.recover_interrupted(c, self.printer.name), Durability.FULL
+            )
+        except Exception:
+            log.exception("printer %s: could not re-queue its interrupted jobs", self.printer.name)
 
     def _head_job(self, conn: sqlite3.Connection) -> Job | None:
         return jobs.head_print_job(conn, self.printer.name, time.time())
@@ -190,6 +208,9 @@ class PrinterWorker:
 
     async def _idle(self, head: Job | None) -> bool:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
+        self.wake.clear()
+        if head is not None and self.down_since is not None:
+            await self._render_ahead()
         if head is not None:
             wakeup: float | None = head.next_attempt_at
         else:
@@ -200,9 +221,6 @@ class PrinterWorker:
         if self.printer.backup and self.down_since is not None and head is not None:
             until_failover = self.down_since + self.printer.failover_after_s - time.monotonic()
             timeout = min(timeout, max(until_failover, 0.0))
-        self.wake.clear()
-        if head is not None and self.down_since is not None:
-            await self._render_ahead()
         try:
             async with asyncio.timeout(timeout):
                 await self.wake.wait()
@@ -211,7 +229,10 @@ class PrinterWorker:
         return True
 
     async def _render_ahead(self) -> None:
-        """While the printer is away, render its queued tickets: they go out at once on return."""
+        """While the printer is away, render its queued tickets: they go out at once on return.
+
+        Best effort: a ticket that cannot be rendered now is reported when its turn comes.
+        """
         name = self.printer.name
 
         def _queued_ids(conn: sqlite3.Connection) -> list[int]:
@@ -222,22 +243,32 @@ class PrinterWorker:
             )
             return [row[0] for row in rows]
 
-        missing = [i for i in await self.db.read(_queued_ids) if i not in self.cache]
-        for at in range(0, len(missing), AHEAD_CHUNK):
-            chunk = missing[at : at + AHEAD_CHUNK]
-            rows = await self.db.read(functools.partial(_job_rows, ids=chunk))
-            for n, (job, order_json) in enumerate(rows):
+        try:
+            queued = await self.db.read(_queued_ids)
+            self.cache.keep_only(set(queued))  # printed, cancelled or moved since: out
+            self._unrenderable &= set(queued)
+            missing = [i for i in queued if i not in self.cache and i not in self._unrenderable]
+            for at in range(0, len(missing), AHEAD_CHUNK):
                 if self.wake.is_set() or self.cache.full():
                     return  # new work or a full cache: the rest is rendered when printed
-                if not cacheable(job) or order_json is None:
-                    continue
-                try:
-                    data = render_job(job, order_json, self.printer, self.style)
-                except (RenderError, ValueError):
-                    continue  # reported when its turn comes
-                self.cache.put(job, order_json, data)
-                if n % 16 == 15:
-                    await asyncio.sleep(0)  # rendering must not hold up the event loop
+                chunk = missing[at : at + AHEAD_CHUNK]
+                rows = await self.db.read(functools.partial(_job_rows, ids=chunk))
+                for n, (job, order_json) in enumerate(rows):
+                    if self.wake.is_set() or self.cache.full():
+                        return
+                    if not cacheable(job) or order_json is None:
+                        continue
+                    try:
+                        data = render_job(job, order_json, self.printer, self.style)
+                    except Exception:  # reported, and failed, when its turn comes
+                        log.debug("job %d cannot be rendered ahead", job.id, exc_info=True)
+                        self._unrenderable.add(job.id)
+                        continue
+                    self.cache.put(job, order_json, data)
+                    if n % 16 == 15:
+                        await asyncio.sleep(0)  # rendering must not hold up the event loop
+        except sqlite3.Error as err:
+            log.warning("printer %s: rendering ahead stopped: %s", self.printer.name, err)
 
     # ---- idle status and failover ---------------------------------------------------------
 
@@ -259,11 +290,17 @@ class PrinterWorker:
 
     async def _still_down(self) -> bool:
         """Ask the printer right now: is it still unable to print?"""
+        unreachable = self.last_error == "unreachable"
         try:
-            return await self._connected_status() is not None
+            fault = await self._connected_status()
         except DriverError:
             await self._disconnect()
             return True
+        if fault is None and not self.answers_status:
+            # It cannot tell: reachable again is all we learn, which is news only if being
+            # unreachable was the trouble (not a stall, or paper it cannot report).
+            return not unreachable
+        return fault is not None
 
     async def _fail_over(self) -> None:
         # Down long enough; but a printer back in the meantime keeps its tickets.
@@ -302,12 +339,9 @@ class PrinterWorker:
             if fault is not None:
                 await self._hold(head, fault)
                 return
-        rendered = await self._render_batch(batch)
-        if not rendered:
-            return
-
-        await self._mark_running([job for job, _ in rendered])
-        await self._print_rush(rendered)
+        rendered = await self._mark_running(await self._render_batch(batch))
+        if rendered:
+            await self._print_rush(rendered)
 
     async def _print_rush(self, rendered: list[tuple[Job, bytes]]) -> None:
         """Write batches already marked running, one after the other, while jobs are due.
@@ -315,8 +349,8 @@ class PrinterWorker:
         While the printer takes a batch in and answers the status request behind it, the
         previous batch (confirmed by the printer) is recorded done, and the next batch is
         read, rendered and marked running: the printer waits for neither the database nor
-        rendering. A crash can only leave REPRINT marks, on the batch in the printer and on
-        the one prepared behind it.
+        rendering. At most two batches are running at any time (the one the printer takes in
+        or has just confirmed, and the one prepared behind it): a crash marks those REPRINT.
         """
         confirmed: list[Job] = []  # printed, and the printer said so; not yet recorded done
         while rendered:
@@ -351,10 +385,10 @@ class PrinterWorker:
                 await self._disconnect()
                 failure = err
             finally:
-                if not status.done():
-                    status.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, DriverError):
-                        await status
+                await _finished(status)
+            if failure is None and self._stopping and following:
+                await self._requeue([job for job, _ in following])  # stop after this batch
+                following = []
             if failure is not None:
                 # The printer stopped during or right after the batch: it may be half printed.
                 # The next batch, marked running, never started: it goes back as it was.
@@ -379,19 +413,30 @@ class PrinterWorker:
         except Exception:  # the batch being printed must still be recorded
             log.exception("printer %s: preparing the next tickets failed", self.printer.name)
             return []
-        await self._mark_running([job for job, _ in rendered])
-        return rendered
+        return await self._mark_running(rendered)
 
-    async def _mark_running(self, batch: list[Job]) -> None:
-        """Durable before the first byte: a crash from here on means "may have printed"."""
-        if not batch:
-            return
+    async def _mark_running(self, rendered: list[tuple[Job, bytes]]) -> list[tuple[Job, bytes]]:
+        """Durable before the first byte: a crash from here on means "may have printed".
 
-        def _running(c: sqlite3.Connection) -> None:
+        Returns the jobs still queued for this printer when marked (a job cancelled or moved
+        to the backup since it was read is left alone).
+        """
+        if not rendered:
+            return []
+        batch = [job for job, _ in rendered]
+        marked = await self.db.write(
+            lambda c: jobs.mark_running(c, batch, self.printer.name), Durability.FULL
+        )
+        return [(job, data) for job, data in rendered if job.id in marked]
+
+    async def _requeue(self, batch: list[Job]) -> None:
+        """Jobs marked running whose bytes never went out: back in the queue as they were."""
+
+        def _write(c: sqlite3.Connection) -> None:
             for job in batch:
-                jobs.set_state(c, job.id, "running", count_attempt=True)
+                outcomes.requeued(c, job)
 
-        await self.db.write(_running, Durability.FULL)
+        await self.db.write(_write, Durability.FULL)
 
     async def _render_batch(self, batch: list[tuple[Job, str | None]]) -> list[tuple[Job, bytes]]:
         """The jobs' bytes, up to BATCH_MAX_BYTES; a job that cannot be rendered fails for good."""
@@ -404,9 +449,13 @@ class PrinterWorker:
             if data is None:
                 try:
                     data = render_job(job, order_json, self.printer, self.style)
-                except (RenderError, ValueError) as err:
+                except Exception as err:  # RenderError, or a bug an order's content triggers
                     log.error(
-                        "printer %s: job %d cannot be rendered: %s", self.printer.name, job.id, err
+                        "printer %s: job %d cannot be rendered: %s",
+                        self.printer.name,
+                        job.id,
+                        err,
+                        exc_info=not isinstance(err, RenderError | ValueError),
                     )
                     await self._finish([job], "failed", error=str(err), reason="unprintable")
                     continue
@@ -603,6 +652,19 @@ class PrinterWorker:
 
         await self.db.write(_write, Durability.FULL)
         self.on_events()
+
+
+async def _finished(task: asyncio.Task[Any]) -> None:
+    """Cancel a helper task still running and wait for it; a cancel of the caller still goes
+    through."""
+    if task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, DriverError):
+        await task
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError
 
 
 def _job_rows(conn: sqlite3.Connection, ids: list[int]) -> list[tuple[Job, str | None]]:

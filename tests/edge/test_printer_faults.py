@@ -503,3 +503,66 @@ async def test_a_rush_broken_in_its_second_batch_keeps_the_first_and_third_unmar
     attempts = {row["order_id"]: row["attempts"] for row in rows}
     # Q5 and Q6 were never written before the break: one attempt each, when they printed.
     assert attempts["ord_q5"] == attempts["ord_q6"] == 1
+
+
+async def test_a_ticket_that_cannot_be_rendered_fails_alone_and_the_daemon_keeps_printing(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """An order the ticket code trips on (a date Python cannot shift to the store's zone),
+    taken in while the printer is away and rendered ahead, then again at its turn."""
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    await cloud.wait_event("printer.status", online=True)
+    kitchen.refuse()
+    await cloud.send_order({**order(1), "placed_at": "9999-12-31T23:30:00Z"})
+    await cloud.send_order(order(2))
+    await cloud.wait_event("order.received", order_id="ord_q2")
+    await cloud.wait_event("print.failed", reason="unreachable")
+
+    await kitchen.accept()
+    [failed] = await cloud.wait_event("print.failed", order_id="ord_q1", reason="unprintable")
+    assert failed["data"]["will_retry"] is False
+    assert "date value out of range" in failed["data"]["detail"]
+    await cloud.wait_event("order.printed", order_id="ord_q2")
+    [only] = await kitchen.wait_for_jobs(1)
+    assert_whole_ticket(only, "Q2")
+    assert proc.proc is not None
+    assert proc.proc.poll() is None, "the daemon is still running"
+    assert [row["state"] for row in job_rows(proc)] == ["failed", "done"]
+
+
+async def test_a_printer_that_never_answers_status_and_stops_taking_data_fails_over(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """Reachable, but its writes time out, and it cannot say why: after `failover_after_s`
+    the ticket goes to the backup (reachable is not the same as able to print)."""
+    kitchen.status_mode = "silent"
+    async with PrinterEmulator(name="bar") as bar:
+        config = write_config(
+            tmp_path / "edge.toml",
+            broker_url=broker.url,
+            printers=[
+                {
+                    "name": "kitchen",
+                    "uri": kitchen.uri,
+                    "backup": "bar",
+                    "failover_after_s": 0.5,
+                    "write_timeout_s": 0.5,
+                },
+                {"name": "bar", "uri": bar.uri, "brands": ["Pasta Nostra"]},
+            ],
+        )
+        edge_processes.append(proc := EdgeProcess(config).start())
+        await cloud.wait_event("edge.connected")
+        kitchen.stall()
+        big = catering_order()
+        await cloud.send_order(big)
+        await cloud.wait_event("print.failed", order_id=big["id"], reason="write_timeout")
+        [failover] = await cloud.wait_event("printer.failover")
+        assert failover["data"] == {**failover["data"], "printer": "kitchen", "backup": "bar"}
+        [printed] = await cloud.wait_event("order.printed", order_id=big["id"], printer="bar")
+        assert printed["data"]["reprint"] is True, "part of it may be in the kitchen printer"
+        [ticket] = await bar.wait_for_jobs(1)
+        assert "Meant for printer kitchen" in ticket.text
+        assert_whole_ticket(ticket, "Z9Y8X")
+        assert [row["printer"] for row in job_rows(proc)] == ["bar"]

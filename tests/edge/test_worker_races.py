@@ -1,0 +1,236 @@
+"""The printer worker where timing decides: cancellations, a stop and a failing disk mid-rush.
+
+The worker runs in the test's event loop on a real SQLite file and prints to the emulator
+over loopback TCP; orders and cancellations go through the real lifecycle (`apply_order`).
+The moment a race needs is reached by wrapping one of the worker's steps, never by a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.emulator import PrinterEmulator
+from edge.db import Database, Durability
+from edge.orders.intake import Lifecycle, apply_order
+from edge.orders.model import Order
+from edge.orders.routing import PrinterRoute
+from edge.printing.render import PrinterSettings, TicketStyle
+from edge.printing.worker import PrinterWorker
+from tests.conftest import load_order
+
+LIFE = Lifecycle((PrinterRoute("kitchen"),))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    async with Database(tmp_path / "edge.db") as database:
+        yield database
+
+
+@pytest.fixture
+async def kitchen() -> AsyncIterator[PrinterEmulator]:
+    async with PrinterEmulator(name="kitchen") as emu:
+        yield emu
+
+
+def doc(n: int, **changes: Any) -> dict[str, Any]:
+    d = load_order("ubereats_delivery", id=f"ord_q{n}", **changes)
+    d["source"] = {**d["source"], "display_id": f"Q{n}"}
+    return d
+
+
+async def receive(db: Database, d: dict[str, Any]) -> None:
+    payload = json.dumps(d)
+    order = Order.model_validate_json(payload)
+    await db.write(lambda c: apply_order(c, order, payload, LIFE), Durability.FULL)
+
+
+async def cancel(db: Database, n: int) -> None:
+    await receive(db, doc(n, revision=2, status="cancelled"))
+
+
+async def job_states(db: Database) -> dict[tuple[str, str], tuple[str, int]]:
+    def read(c: sqlite3.Connection) -> dict[tuple[str, str], tuple[str, int]]:
+        rows = c.execute("SELECT order_id, ticket, state, attempts FROM jobs ORDER BY id")
+        return {(r["order_id"], r["ticket"]): (r["state"], r["attempts"]) for r in rows}
+
+    return await db.read(read)
+
+
+def tickets(emu: PrinterEmulator) -> list[str]:
+    """What came out, in order: `Q1`, `Q1 REPRINT`, `Q3 CANCELLED`…"""
+    out = []
+    for job in emu.jobs:
+        [n] = re.findall(r"Uber Eats (Q\d+)", job.text)
+        marks = [m for m in ("REPRINT", "CANCELLED") if m in job.text]
+        out.append(" ".join([n, *marks]))
+    return out
+
+
+def worker(db: Database, emu: PrinterEmulator, **settings: Any) -> PrinterWorker:
+    printer = PrinterSettings(name="kitchen", uri=emu.uri, fault_poll_s=0.05, **settings)
+    return PrinterWorker(printer, db, TicketStyle(timezone="Europe/Paris"), on_events=lambda: None)
+
+
+def after(step: Callable[..., Awaitable[Any]], then: Callable[[int], Awaitable[None]]) -> Any:
+    """`step` followed, on its n-th call, by `then(n)`."""
+    calls = 0
+
+    async def wrapped(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = await step(*args)
+        await then(calls)
+        return result
+
+    return wrapped
+
+
+async def run_until(w: PrinterWorker, done: Callable[[], Awaitable[bool]]) -> None:
+    """Run the worker until `done()` holds after one of its database writes, then stop it."""
+    changed = asyncio.Event()
+    write = w.db.write
+
+    async def noticing(*args: Any, **kw: Any) -> Any:
+        result = await write(*args, **kw)
+        changed.set()
+        return result
+
+    w.db.write = noticing  # type: ignore[method-assign]
+    task = asyncio.create_task(w.run())
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                changed.clear()  # before looking: a write meanwhile is not missed
+                if await done():
+                    break
+                await changed.wait()
+    finally:
+        w.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        w.db.write = write  # type: ignore[method-assign]
+
+
+async def test_an_order_cancelled_during_the_status_check_is_not_printed(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    for n in (1, 2):
+        await receive(db, doc(n))
+    w = worker(db, kitchen)
+
+    async def cancel_q2(_: int) -> None:
+        await cancel(db, 2)
+
+    w._connected_status = after(w._connected_status, cancel_q2)  # type: ignore[method-assign]
+
+    async def settled() -> bool:
+        return (await job_states(db))[("ord_q1", "kitchen")][0] == "done"
+
+    await run_until(w, settled)
+    assert tickets(kitchen) == ["Q1"]
+    assert (await job_states(db))[("ord_q2", "kitchen")] == ("cancelled", 0)
+
+
+async def test_a_cancelled_order_in_the_prepared_batch_goes_back_cancelled_not_queued(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    """Paper runs out while the printer takes batch 1; Q3, in batch 2 (marked running while
+    prepared), is cancelled then: batch 2 goes back to the queue, without Q3's ticket."""
+    for n in (1, 2, 3, 4):
+        await receive(db, doc(n))
+    w = worker(db, kitchen, batch_max_jobs=2)
+    next_batch = w._next_batch
+
+    async def paper_out_then_prepare() -> Any:
+        if not kitchen.faults.paper_out and kitchen.jobs == []:
+            kitchen.set_fault(paper_out=True)  # while the printer takes batch 1 in
+        return await next_batch()
+
+    async def cancel_q3(n: int) -> None:
+        if n == 2:  # the prepared batch: Q3 and Q4, running
+            await cancel(db, 3)
+
+    w._next_batch = paper_out_then_prepare  # type: ignore[method-assign]
+    w._mark_running = after(w._mark_running, cancel_q3)  # type: ignore[method-assign]
+    held = False
+
+    async def all_done() -> bool:
+        nonlocal held
+        states = await job_states(db)
+        if not held and states[("ord_q1", "kitchen")] == ("queued", 1):
+            held = True  # batch 1 held after the fault: the paper is replaced
+            kitchen.clear_faults()
+        return all(state in ("done", "cancelled") for state, _ in states.values())
+
+    await run_until(w, all_done)
+    states = await job_states(db)
+    assert states[("ord_q3", "kitchen")] == ("cancelled", 0), "not printed, attempts as they were"
+    assert states[("ord_q4", "kitchen")] == ("done", 1)
+    # Batch 1 may have printed before the paper ran out: its copies now say REPRINT. Q3's
+    # cancellation ticket, queued last, still prints (Q3 counted as maybe printed then).
+    assert tickets(kitchen) == ["Q1", "Q2", "Q1 REPRINT", "Q2 REPRINT", "Q4", "Q3 CANCELLED"]
+
+
+async def test_a_stop_during_a_rush_finishes_the_batch_in_the_printer_only(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    for n in (1, 2, 3, 4):
+        await receive(db, doc(n))
+    w = worker(db, kitchen, batch_max_jobs=2)
+    next_batch = w._next_batch
+
+    async def stop_then_prepare() -> Any:
+        w.stop()
+        return await next_batch()
+
+    w._next_batch = stop_then_prepare  # type: ignore[method-assign]
+    await asyncio.wait_for(w.run(), 10)
+
+    assert tickets(kitchen) == ["Q1", "Q2"]
+    states = await job_states(db)
+    assert [states[(f"ord_q{n}", "kitchen")] for n in (1, 2, 3, 4)] == [
+        ("done", 1),
+        ("done", 1),
+        ("queued", 0),
+        ("queued", 0),
+    ], "the prepared batch goes back untouched"
+
+
+async def test_a_failing_disk_mid_rush_leaves_no_job_running(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    """Recording batch 1 done fails once: every job left running goes back to the head of the
+    queue marked REPRINT, and prints again in order; none stays running."""
+    for n in (1, 2, 3, 4):
+        await receive(db, doc(n))
+    w = worker(db, kitchen, batch_max_jobs=2, retry_max_s=0.05)
+    finish = w._finish
+    failed = False
+
+    async def failing_once(done: list[Any], state: str, **kw: Any) -> None:
+        nonlocal failed
+        if state == "done" and done and not failed:
+            failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        await finish(done, state, **kw)
+
+    w._finish = failing_once  # type: ignore[method-assign]
+
+    async def all_done() -> bool:
+        return all(state == "done" for state, _ in (await job_states(db)).values())
+
+    await run_until(w, all_done)
+    assert failed
+    # Batch 2 was in the printer when recording batch 1 failed: all four go back, in order.
+    assert tickets(kitchen) == [
+        *("Q1", "Q2", "Q3", "Q4"),
+        *("Q1 REPRINT", "Q2 REPRINT", "Q3 REPRINT", "Q4 REPRINT"),
+    ]
