@@ -171,6 +171,14 @@ def recover_interrupted(conn: sqlite3.Connection, printer: str | None = None) ->
     if printer is not None:
         where, args = "state = 'running' AND kind = 'print' AND printer = ?", (printer,)
     rows = conn.execute(f"SELECT * FROM jobs WHERE {where}", args).fetchall()
+    # An order ticket whose order was cancelled meanwhile: its CANCELLED ticket is queued
+    # (it was counted as maybe printed); printing the order again would only confuse.
+    conn.execute(
+        "UPDATE jobs SET state = 'cancelled', last_error = 'interrupted', updated_at = ?"
+        f" WHERE {where} AND kind = 'print' AND ticket != 'cancellation'"
+        " AND order_id IN (SELECT id FROM orders WHERE status = 'cancelled')",
+        (time.time(), *args),
+    )
     conn.execute(
         "UPDATE jobs SET state = 'queued',"
         " reprint = CASE kind WHEN 'print' THEN 1 ELSE reprint END,"

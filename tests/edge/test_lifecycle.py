@@ -643,6 +643,19 @@ def test_recover_interrupted_requeues_running_print_job_as_reprint(
     assert tx(conn, jobs.recover_interrupted) == []
 
 
+def test_recover_interrupted_cancels_a_running_ticket_of_an_order_cancelled_meanwhile(
+    conn: sqlite3.Connection,
+) -> None:
+    receive(conn, load_order("ubereats_delivery"))
+    [job] = jobs.order_jobs(conn, "ord_ue_0001")
+    jobs.set_state(conn, job.id, "running", count_attempt=True)
+    receive(conn, load_order("ubereats_delivery", revision=2, status="cancelled"))
+
+    tx(conn, jobs.recover_interrupted)
+    by_ticket = {j.ticket: j.state for j in jobs.order_jobs(conn, "ord_ue_0001")}
+    assert by_ticket == {"kitchen": "cancelled", "cancellation": "queued"}
+
+
 def test_cancellation_only_where_it_printed(conn: sqlite3.Connection) -> None:
     receive(conn, load_order("deliveroo_pickup_scheduled", scheduled_for=None))
     conn.execute("UPDATE jobs SET state = 'done' WHERE printer = 'pasta'")
