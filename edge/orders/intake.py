@@ -92,7 +92,7 @@ def apply_order(
     if order.status == "cancelled":
         # A further revision of an already cancelled order changes nothing on paper.
         if prev_status != "cancelled":
-            _cancel(conn, order, intake)
+            _cancel(conn, order, life, intake)
     elif order.status == "accepted" and released and prev_status != "cancelled":
         # Released before (even if it went back to pending since): the kitchen may have it on
         # paper, so a change is an UPDATED ticket, never a second unmarked kitchen ticket.
@@ -167,36 +167,61 @@ def _unroutable(conn: sqlite3.Connection, order: Order, role: str) -> None:
 
 
 def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:
+    """An UPDATED ticket wherever the order's ticket is (or may be) on paper, and on a printer
+    that serves the order now and never had it (its brand changed); never nowhere."""
+    configured = {route.name: route for route in life.routes}
     printed = printers_that_printed(conn, order.id)
+    had = {
+        name
+        for row in conn.execute(
+            "SELECT printer, meant_for FROM jobs WHERE order_id = ? AND kind = 'print'",
+            (order.id,),
+        )
+        for name in row
+        if name
+    }
     # Tickets still waiting will print the new revision: they render the order at print time.
     waiting = {
         r[0]
         for r in conn.execute(
             "SELECT DISTINCT printer FROM jobs WHERE order_id = ? AND kind = 'print'"
-            " AND ticket = 'updated' AND state = 'queued' AND reprint = 0",
+            " AND ticket IN ('kitchen', 'updated') AND state = 'queued' AND reprint = 0",
             (order.id,),
         )
     }
-    for route in printers_for(life.routes, "kitchen", order.brand):
-        if route.name in printed and route.name not in waiting:
-            jobs.add_print_job(
-                conn,
-                printer=route.name,
-                ticket="updated",
-                order_id=order.id,
-                revision=order.revision,
-                copies=route.copies,
-            )
-            intake.printers.add(route.name)
+    serving = [r.name for r in printers_for(life.routes, "kitchen", order.brand)]
+    new = [name for name in serving if name not in had]
+    targets = [name for name in configured if name in printed or name in new]
+    if not targets and not waiting & configured.keys():
+        _unroutable(conn, order, "kitchen")  # no configured printer would show the change
+        return
+    for name in targets:
+        if name in waiting:
+            continue
+        jobs.add_print_job(
+            conn,
+            printer=name,
+            ticket="updated",
+            order_id=order.id,
+            revision=order.revision,
+            copies=configured[name].copies,
+        )
+        intake.printers.add(name)
 
 
-def _cancel(conn: sqlite3.Connection, order: Order, intake: Intake) -> None:
+def _cancel(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:
     printed = printers_that_printed(conn, order.id)
     in_pos = _maybe_in_pos(conn, order.id)
     _cancel_queued(conn, order.id, kinds=("print", "release", "inject"))
+    copies = {route.name: route.copies for route in life.routes}
     for printer in sorted(printed):
         jobs.add_print_job(
-            conn, printer=printer, ticket="cancellation", order_id=order.id, revision=order.revision
+            conn,
+            printer=printer,
+            ticket="cancellation",
+            order_id=order.id,
+            revision=order.revision,
+            copies=copies.get(printer, 1),
         )
         intake.printers.add(printer)
     if in_pos:

@@ -294,6 +294,55 @@ def test_update_before_printing_queues_no_updated_ticket(conn: sqlite3.Connectio
     assert event_types(conn, "ord_ue_0001") == ["order.received", "order.received"]
 
 
+def test_update_after_failover_goes_where_the_ticket_printed(conn: sqlite3.Connection) -> None:
+    """The kitchen ticket moved to a receipt printer and printed there: so does the update."""
+    life = Lifecycle((*ROUTES, FRONT), release_lead_s=LEAD_S)
+    receive(conn, load_order("ubereats_delivery"), life=life)
+    conn.execute(
+        "UPDATE jobs SET printer = 'front', meant_for = 'kitchen', state = 'done'"
+        " WHERE ticket = 'kitchen'"
+    )
+    intake = receive(conn, load_order("ubereats_delivery", revision=2, notes="x"), life=life)
+    assert intake.printers == {"front"}
+    assert print_jobs(conn, "ord_ue_0001")[-1] == ("front", "updated", "queued")
+    assert ("kitchen", "updated", "queued") not in print_jobs(conn, "ord_ue_0001")
+
+
+def test_update_moving_the_order_to_another_brand_reaches_both_kitchens(
+    conn: sqlite3.Connection,
+) -> None:
+    life = Lifecycle(
+        (
+            PrinterRoute("burger", brands=("Burger Lab",)),
+            PrinterRoute("pasta", brands=("Pasta Nostra",), copies=2),
+        ),
+        release_lead_s=LEAD_S,
+    )
+    receive(conn, load_order("ubereats_delivery"), life=life)
+    set_job_state(conn, "ord_ue_0001", "kitchen", "done")
+    receive(conn, load_order("ubereats_delivery", revision=2, brand="Pasta Nostra"), life=life)
+    updated = [j for j in jobs.order_jobs(conn, "ord_ue_0001") if j.ticket == "updated"]
+    assert [(j.printer, j.copies) for j in updated] == [("burger", 1), ("pasta", 2)]
+
+
+def test_update_no_configured_printer_would_show_is_unroutable(conn: sqlite3.Connection) -> None:
+    receive(conn, load_order("ubereats_delivery"))
+    set_job_state(conn, "ord_ue_0001", "kitchen", "done")
+    # the printer was renamed in the config since, and no printer serves the brand now
+    life = Lifecycle((PrinterRoute("pasta", brands=("Pasta Nostra",)),), release_lead_s=LEAD_S)
+    receive(conn, load_order("ubereats_delivery", revision=2, notes="x"), life=life)
+    assert event_types(conn, "ord_ue_0001")[-1] == "order.unroutable"
+    assert [t for _, t, _ in print_jobs(conn, "ord_ue_0001")] == ["kitchen"]
+
+
+def test_cancellation_ticket_prints_the_printers_copies(conn: sqlite3.Connection) -> None:
+    receive(conn, load_order("deliveroo_pickup_scheduled", scheduled_for=None))
+    set_job_state(conn, "ord_dr_0002", "kitchen", "done")
+    receive(conn, load_order("deliveroo_pickup_scheduled", revision=2, status="cancelled"))
+    cancellations = [j for j in jobs.order_jobs(conn, "ord_dr_0002") if j.ticket == "cancellation"]
+    assert {(j.printer, j.copies) for j in cancellations} == {("kitchen", 1), ("pasta", 2)}
+
+
 def test_second_update_while_updated_ticket_waits_queues_no_second_one(
     conn: sqlite3.Connection,
 ) -> None:
