@@ -28,12 +28,18 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Left text and right-aligned text on one line (the left part wraps when needed)."""
+    """Left text and right-aligned text on one line (the left part wraps when needed, its
+    continuation lines indented by `hanging_indent`); a newline in either counts as a space."""
 
     left: str
     right: str
     bold: bool = False
     double_height: bool = False
+    hanging_indent: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hanging_indent < 0:
+            raise ValueError(f"hanging_indent must be >= 0, not {self.hanging_indent}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,15 +96,18 @@ class _Job:
                 self._line(line)
 
     def _add_columns(self, block: Columns) -> None:
-        left, right, width = self._spell(block.left), self._spell(block.right), self._width
+        width = self._width
+        left = " ".join(self._spell(block.left).split("\n"))
+        right = " ".join(self._spell(block.right).split("\n"))
+        hang = " " * min(block.hanging_indent, width // 2)
         room = width - len(right) - 1
         if not right:
-            lines = _wrap(left, width) or [""]
+            lines = _wrap(left, width, hang) or [""]
         elif room >= width // 2:
-            lines = _wrap(left, room) or [""]
+            lines = _wrap(left, room, hang) or [""]
             lines[0] += " " * (width - len(lines[0]) - len(right)) + right
         else:  # too long to share a line: right text on its own lines, right-aligned
-            lines = _wrap(left, width) + [part.rjust(width) for part in _wrap(right, width)]
+            lines = _wrap(left, width, hang) + [part.rjust(width) for part in _wrap(right, width)]
         with self._styled(bold=block.bold, double_height=block.double_height):
             for line in lines:
                 self._line(line)

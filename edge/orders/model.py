@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-DisplayId = Annotated[str, StringConstraints(pattern=r"^[\x20-\x7e\u00a0-\uffff]{1,32}$")]
+
+
+def _printable(value: str) -> str:
+    """Shown large on every ticket: characters that print, and not only spaces."""
+    if not value.isprintable() or not value.strip():
+        raise ValueError("must be printable characters, not only spaces")
+    return value
+
+
+DisplayId = Annotated[
+    str, StringConstraints(min_length=1, max_length=32), AfterValidator(_printable)
+]
 Money = Annotated[int, Field(ge=0)]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
 

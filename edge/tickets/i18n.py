@@ -226,9 +226,17 @@ TEST_PAGE_LABELS: Mapping[Locale, PrinterTestLabels] = MappingProxyType(
 )
 
 # Decimal places of the currencies whose minor unit is not a hundredth (ISO 4217).
+# ISO 4217 minor units where they are not 2.
 _EXPONENTS = {
-    **dict.fromkeys(("JPY", "KRW", "VND", "CLP", "ISK", "XOF", "XAF", "XPF", "PYG", "UGX"), 0),
+    **dict.fromkeys(
+        (
+            *("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"),
+            *("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"),
+        ),
+        0,
+    ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
 }
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 

@@ -102,10 +102,12 @@ def customer_receipt(
 
 
 def _item(item: Item, currency: str | None, locale: Locale) -> list[Block]:
+    quantity = f"{item.quantity}x "
     blocks: list[Block] = [
         Columns(
-            f"{item.quantity}x {item.name}",
+            f"{quantity}{item.name}",
             format_money(item.quantity * item.unit_price, currency, locale),
+            hanging_indent=len(quantity),
         )
     ]
     for modifier in item.modifiers:
@@ -113,7 +115,8 @@ def _item(item: Item, currency: str | None, locale: Locale) -> list[Block]:
         line = f"{_INDENT}+ {times}{modifier.name}"
         amount = item.quantity * modifier.quantity * modifier.unit_price
         if amount:
-            blocks.append(Columns(line, format_money(amount, currency, locale)))
+            money = format_money(amount, currency, locale)
+            blocks.append(Columns(line, money, hanging_indent=len(_INDENT) + 2))
         else:
             blocks.append(Text(line, hanging_indent=len(_INDENT) + 2))
     if item.notes:

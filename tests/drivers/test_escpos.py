@@ -265,6 +265,15 @@ def test_columns_right_aligns_the_right_text() -> None:
     assert printed(data) == ["Total", "     a very long", " right-hand text"]
 
 
+def test_columns_continuation_lines_hang_and_newlines_are_spaces() -> None:
+    data = encode(
+        [Columns("   + Supplément cheddar affiné 18 mois", "3,00 €", hanging_indent=5)], width=32
+    )
+    assert printed(data) == ["   + Supplément cheddar   3,00 €", "     affiné 18 mois"]
+    data = encode([Columns("1x Burger\nDouble", "5,00 €")], width=24)
+    assert printed(data) == ["1x Burger Double  5,00 €"]
+
+
 def test_rule_feed_and_cut() -> None:
     data = encode([Rule(), Rule("═"), Rule("—"), Feed(2), Cut()], width=10, encoding="cp437")
     job = read_job(data, "cp437")

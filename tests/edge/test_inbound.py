@@ -157,6 +157,8 @@ def test_decode_unparsable_or_non_object_order(payload: bytes, expected: str) ->
             "items.0.unit_price",
         ),
         ({"source": {"partner": "ubereats", "display_id": "x" * 33}}, "source.display_id"),
+        ({"source": {"partner": "ubereats", "display_id": "\u200b"}}, "source.display_id"),
+        ({"source": {"partner": "ubereats", "display_id": "  "}}, "source.display_id"),
     ],
 )
 def test_decode_order_with_wrong_types_names_the_order(changes: dict[str, Any], loc: str) -> None:

@@ -144,6 +144,9 @@ def test_test_page_golden(name: str, locale: Locale, width: int) -> None:
         (123456, "EUR", "en", "€1,234.56"),
         (1500, "JPY", "en", "1,500 JPY"),
         (1500, "KWD", "en", "1.500 KWD"),
+        (1500, "RWF", "fr", "1 500 RWF"),
+        (1500, "XOF", "fr", "1 500 XOF"),
+        (15000, "CLF", "en", "1.5000 CLF"),
         # Past float precision: 2**53 + 1 cents would round in a float.
         (2**53 + 1, "EUR", "en", "€90,071,992,547,409.93"),
     ],
