@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -86,6 +86,34 @@ _PARTNERS = {
     "doordash": "DoorDash",
     "justeat": "Just Eat",
 }
+
+
+# The 14 allergens EU law names (Regulation 1169/2011, annex II), in the spellings partners
+# send, with their French names; any other value prints as given.
+_ALLERGENS_FR = {
+    **dict.fromkeys(("gluten", "cereals containing gluten", "wheat"), "gluten"),
+    **dict.fromkeys(("crustaceans", "shellfish"), "crustacés"),
+    **dict.fromkeys(("egg", "eggs"), "œufs"),
+    "fish": "poisson",
+    **dict.fromkeys(("peanut", "peanuts"), "arachides"),
+    **dict.fromkeys(("soy", "soya", "soybeans", "soybean"), "soja"),
+    **dict.fromkeys(("milk", "dairy", "lactose"), "lait"),
+    **dict.fromkeys(("nuts", "tree nuts", "tree_nuts", "nut"), "fruits à coque"),
+    "celery": "céleri",
+    "mustard": "moutarde",
+    **dict.fromkeys(("sesame", "sesame seeds"), "sésame"),
+    **dict.fromkeys(("sulphites", "sulfites", "sulphur dioxide", "sulfur dioxide"), "sulfites"),
+    **dict.fromkeys(("lupin", "lupine"), "lupin"),
+    **dict.fromkeys(("molluscs", "mollusks", "mollusc", "mollusk"), "mollusques"),
+}
+
+
+def allergen_names(allergens: Sequence[str], locale: Locale) -> str:
+    """The allergens as the kitchen reads them, upper case: "ARACHIDES, LAIT" in French."""
+    names = [a.strip() for a in allergens]
+    if locale == "fr":
+        names = [_ALLERGENS_FR.get(a.lower(), a) for a in names]
+    return ", ".join(a.upper() for a in names)
 
 
 def partner_name(partner: str, locale: Locale) -> str:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from drivers.escpos import Block, Columns, Cut, Feed, Rule, Text
 from edge.orders.model import Item, Order
 
-from .i18n import LABELS, Labels, Locale, partner_name, short_date
+from .i18n import LABELS, Labels, Locale, allergen_names, partner_name, short_date
 
 TicketKind = Literal["kitchen", "updated", "cancellation", "manual_entry"]
 
@@ -64,7 +64,7 @@ def kitchen_ticket(
     if full and order.notes:
         blocks.append(Text(f"{words.notes}: {order.notes}", bold=True))
     if full and order.allergens:
-        allergens = ", ".join(allergen.upper() for allergen in order.allergens)
+        allergens = allergen_names(order.allergens, locale)
         blocks.append(Text(f"{words.allergens.upper()}: {allergens}", bold=True, inverse=True))
     placed = order.placed_at.astimezone(tz)
     blocks += [Columns(f"{words.placed_at} {placed:%H:%M}", printer or ""), Feed(), Cut()]

@@ -12,6 +12,7 @@ from .i18n import (
     RECEIPT_LABELS,
     Locale,
     ReceiptLabels,
+    allergen_names,
     format_money,
     long_date,
     partner_name,
@@ -95,7 +96,7 @@ def customer_receipt(
     if order.notes:
         blocks.append(Text(f"{words.notes}: {order.notes}", hanging_indent=2))
     if order.allergens:
-        allergens = ", ".join(allergen.upper() for allergen in order.allergens)
+        allergens = allergen_names(order.allergens, locale)
         blocks.append(Text(f"{words.allergens.upper()}: {allergens}", bold=True, inverse=True))
     blocks += [Feed(), Text(receipt.thanks, bold=True, align="center"), Feed(), Cut()]
     return blocks

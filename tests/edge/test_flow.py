@@ -55,7 +55,7 @@ async def test_order_prints_kitchen_ticket_and_reports_events(
         "+ Bacon",
         "Crème brûlée",
         "sans oignons",
-        "ALLERGIES: PEANUTS",
+        "ALLERGIES: ARACHIDES",
         "Reçue à 19:02",
     ):
         assert expected in text, expected

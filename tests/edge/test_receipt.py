@@ -317,7 +317,7 @@ def test_header_reprint_and_footer() -> None:
     assert "BHW  |    Uber Eats A1B2C" in lines
     assert "B    |                   LIVRAISON" in lines
     assert "     |Client: Élodie M." in lines
-    assert "BI   |ALLERGIES: PEANUTS" in lines
+    assert "BI   |ALLERGIES: ARACHIDES" in lines
     assert "B    |                    Merci !" in lines
     assert "Réf. Uber Eats:" in "\n".join(lines)
     assert lines[-1] == "~~~~~ cut ~~~~~"

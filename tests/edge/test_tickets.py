@@ -17,6 +17,7 @@ import pytest
 from drivers.escpos import Block, Cut, encode
 from edge.orders.model import Order
 from edge.tickets import Locale, kitchen_ticket
+from edge.tickets.i18n import allergen_names
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "fixtures" / "orders"
@@ -174,7 +175,7 @@ def test_kitchen_ticket_shows_the_order(locale: Locale) -> None:
         "B    |Notes: Allergie arachides",
     ]:
         assert expected in lines
-    allergens = "ALLERGIES: PEANUTS" if locale == "fr" else "ALLERGENS: PEANUTS"
+    allergens = "ALLERGIES: ARACHIDES" if locale == "fr" else "ALLERGENS: PEANUTS"
     assert f"BI   |{allergens}" in lines
     placed = "Reçue à 19:02" if locale == "fr" else "Placed at 19:02"
     assert any(line.startswith(f"     |{placed}") for line in lines)
@@ -296,3 +297,9 @@ def test_large_order_in_a_code_page_without_oe() -> None:
     assert "2x Boeuf bourguignon" in text
     assert "Société Générale - Équipe Data" in text
     assert text.count("~~~~~ cut ~~~~~") == 1
+
+
+def test_allergens_read_in_the_kitchen_language() -> None:
+    sent = ["peanuts", "Milk", " tree nuts ", "sulfites", "kiwi"]
+    assert allergen_names(sent, "fr") == "ARACHIDES, LAIT, FRUITS À COQUE, SULFITES, KIWI"
+    assert allergen_names(sent, "en") == "PEANUTS, MILK, TREE NUTS, SULFITES, KIWI"
