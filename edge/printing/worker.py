@@ -82,6 +82,9 @@ class PrinterWorker:
         self._task: asyncio.Task[None] | None = None
         self.cache = TicketCache()
         self._unrenderable: set[int] = set()  # left to their turn by rendering ahead
+        # After a failed attempt the head job goes out alone until one prints: a batch that
+        # failed is not sent whole again (its tickets would all print once more, REPRINT).
+        self._careful = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class PrinterWorker:
             " LEFT JOIN orders ON orders.id = jobs.order_id"
             " WHERE jobs.kind = 'print' AND jobs.state = 'queued' AND jobs.printer = ?"
             " AND jobs.not_before <= ? ORDER BY jobs.id LIMIT ?",
-            (self.printer.name, now, self.printer.batch_max_jobs),
+            (self.printer.name, now, 1 if self._careful else self.printer.batch_max_jobs),
         ).fetchall()
         batch: list[tuple[Job, str | None]] = []
         for row in rows:
@@ -405,6 +408,14 @@ class PrinterWorker:
             rendered = following
         await self._finish(confirmed, "done")
 
+    def _batch_bytes(self) -> int:
+        """How much one write may carry: BATCH_MAX_BYTES, or what a slow line (serial) takes
+        in half the write deadline, so a batch is never the reason for a timeout."""
+        rate = getattr(self.transport, "bytes_per_second", None)
+        if rate is None:
+            return BATCH_MAX_BYTES
+        return max(1, min(BATCH_MAX_BYTES, int(rate * self.printer.write_timeout_s / 2)))
+
     async def _next_batch(self) -> list[tuple[Job, bytes]]:
         """The next due batch, rendered and marked running (durably: it may print any moment)."""
         try:
@@ -439,11 +450,12 @@ class PrinterWorker:
         await self.db.write(_write, Durability.FULL)
 
     async def _render_batch(self, batch: list[tuple[Job, str | None]]) -> list[tuple[Job, bytes]]:
-        """The jobs' bytes, up to BATCH_MAX_BYTES; a job that cannot be rendered fails for good."""
+        """The jobs' bytes, up to `_batch_bytes()`; a job that cannot be rendered fails for good."""
         rendered: list[tuple[Job, bytes]] = []
         size = 0
+        limit = self._batch_bytes()
         for job, order_json in batch:
-            if rendered and size >= BATCH_MAX_BYTES:
+            if rendered and size >= limit:
                 break
             data = self.cache.get(job, order_json)
             if data is None:
@@ -610,6 +622,8 @@ class PrinterWorker:
             delay,
         )
         self._mark_down()
+        if any(may_have_printed):
+            self._careful = True  # the head job alone next time, until one prints
         permanent = isinstance(failure, PermanentDriverError)
 
         def _write(c: sqlite3.Connection) -> None:
@@ -644,6 +658,7 @@ class PrinterWorker:
             return
         if state == "done":
             self.down_since = None
+            self._careful = False
         self.cache.discard([job.id for job in done])
 
         def _write(c: sqlite3.Connection) -> None:

@@ -19,10 +19,11 @@ import pytest
 
 from drivers.emulator import PrinterEmulator
 from edge.db import Database, Durability
+from edge.jobs import Job
 from edge.orders.intake import Lifecycle, apply_order
 from edge.orders.model import Order
 from edge.orders.routing import PrinterRoute
-from edge.printing.render import PrinterSettings, TicketStyle
+from edge.printing.render import PrinterSettings, TicketStyle, render_job
 from edge.printing.worker import PrinterWorker
 from tests.conftest import load_order
 
@@ -234,3 +235,52 @@ async def test_a_failing_disk_mid_rush_leaves_no_job_running(
         *("Q1", "Q2", "Q3", "Q4"),
         *("Q1 REPRINT", "Q2 REPRINT", "Q3 REPRINT", "Q4 REPRINT"),
     ]
+
+
+async def test_after_a_batch_broke_the_head_ticket_goes_out_alone_until_one_prints(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    """A batch that failed after bytes went out is not sent whole again: a printer that keeps
+    breaking on big writes would otherwise print the same tickets over and over."""
+    for n in range(1, 8):
+        await receive(db, doc(n))
+    w = worker(db, kitchen, batch_max_jobs=2, retry_initial_s=0.01)
+    [(job, payload)] = await db.read(_first_job)
+    ticket = len(render_job(job, payload, w.printer, w.style))
+    status = 9  # DLE EOT 1, 2, 4 before and after each batch
+    kitchen.drop_after(status + 2 * ticket + status + ticket // 2)  # breaks inside Q3
+    failed = False
+    sizes_after_failure: list[int] = []
+    retry, mark_running = w._retry, w._mark_running
+
+    async def noting_retry(*args: Any, **kw: Any) -> None:
+        nonlocal failed
+        failed = True
+        await retry(*args, **kw)
+
+    async def noting_mark(rendered: list[Any]) -> Any:
+        if failed:
+            sizes_after_failure.append(len(rendered))
+        return await mark_running(rendered)
+
+    w._retry = noting_retry  # type: ignore[method-assign]
+    w._mark_running = noting_mark  # type: ignore[method-assign]
+
+    async def all_done() -> bool:
+        return all(state == "done" for state, _ in (await job_states(db)).values())
+
+    await run_until(w, all_done)
+    assert failed
+    assert sizes_after_failure[:2] == [1, 1], "Q3 alone, and Q4 prepared alone behind it"
+    assert 2 in sizes_after_failure[2:], "batches again once a ticket printed"
+    printed = tickets(kitchen)
+    assert [t for t in printed if t.startswith(("Q1", "Q2"))] == ["Q1", "Q2"]
+    assert [t for t in printed if t.startswith(("Q5", "Q6", "Q7"))] == ["Q5", "Q6", "Q7"]
+
+
+def _first_job(c: sqlite3.Connection) -> list[tuple[Job, str]]:
+    row = c.execute(
+        "SELECT jobs.*, orders.payload AS payload FROM jobs"
+        " JOIN orders ON orders.id = jobs.order_id ORDER BY jobs.id LIMIT 1"
+    ).fetchone()
+    return [(Job.from_row(row), row["payload"])]
