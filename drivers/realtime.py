@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from drivers.escpos.status import (
@@ -22,10 +23,33 @@ class NoStatusAnswer(Exception):
 
 async def _ask(transport: PrinterTransport, request: bytes, timeout: float) -> int:
     await transport.write(request)
+    transport.unanswered += 1
     answer = await transport.read(1, timeout)
     if not answer:
         raise NoStatusAnswer(f"no answer to {request.hex(' ')} within {timeout:g} s")
+    transport.unanswered -= 1
     return answer[-1]
+
+
+async def _discard_late_answers(transport: PrinterTransport, timeout: float) -> None:
+    """Wait up to `timeout` for the answers earlier requests still owe, and drop them.
+
+    drain_input() alone drops only what has arrived: an answer still on its way would be
+    read as the answer to the next request. Once the line stayed quiet for `timeout`,
+    those answers are taken as never coming.
+    """
+    owed = transport.unanswered
+    if owed:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while owed > 0 and (left := deadline - loop.time()) > 0:
+            late = await transport.read(owed, left)
+            if not late:
+                break
+            owed -= len(late)
+            log.debug("dropped %d late status answer(s) from %s", len(late), transport.uri)
+        transport.unanswered = 0
+    await transport.drain_input()
 
 
 async def query_status(
@@ -36,7 +60,7 @@ async def query_status(
     `first_timeout` bounds the first answer instead of `timeout`: right after a job the
     request waits behind the job's bytes, so its answer also says the printer took them all.
     """
-    await transport.drain_input()  # a late answer to an earlier request must not be misread
+    await _discard_late_answers(transport, timeout)  # a late answer must not be misread
     first = timeout if first_timeout is None else max(first_timeout, timeout)
     printer = await _ask(transport, STATUS_PRINTER, first)
     offline_cause = await _ask(transport, STATUS_OFFLINE_CAUSE, timeout)

@@ -301,6 +301,8 @@ class Daemon:
         )
         if printer_tasks:
             # Bounded by the write deadline: an in-flight ticket finishes or is parked for retry.
+            # A slow write still making progress past it is cancelled: its tickets stay running
+            # and print again after the restart, marked REPRINT.
             await asyncio.wait(printer_tasks, timeout=longest + 5.0)
             for task in printer_tasks:
                 task.cancel()

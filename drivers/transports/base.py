@@ -10,6 +10,10 @@ from urllib.parse import urlsplit
 
 from drivers.errors import UnsupportedTransportError
 
+# Status requests each device's byte stream still owes an answer to, by stream_key. On a
+# serial line an answer that came too late still arrives later, after a reopen too.
+_unanswered: dict[str, int] = {}
+
 _SCHEMES: dict[str, tuple[str, str]] = {
     "tcp": ("drivers.transports.tcp", "TcpTransport"),
     "file": ("drivers.transports.file", "FileTransport"),
@@ -35,7 +39,12 @@ class PrinterTransport(abc.ABC):
 
     @abc.abstractmethod
     async def write(self, data: bytes) -> None:
-        """Send all of `data` before `write_timeout`; WriteTimeoutError or ConnectionLostError."""
+        """Send all of `data`; WriteTimeoutError once no byte went for `write_timeout` s.
+
+        The deadline is on progress, not on the whole write: a slow printer taking a long
+        ticket steadily never times out, a stalled one does. WriteTimeoutError and
+        ConnectionLostError carry `sent`: never fewer than the bytes that may reach paper.
+        """
 
     @abc.abstractmethod
     async def read(self, n: int, timeout: float) -> bytes:
@@ -50,6 +59,28 @@ class PrinterTransport(abc.ABC):
     def is_open(self) -> bool:
         """Whether the connection is believed usable."""
 
+    @property
+    def bytes_per_second(self) -> float | None:
+        """How fast the line carries bytes to the printer; None when unknown or fast."""
+        return None
+
+    @property
+    def stream_key(self) -> str:
+        """Names the byte stream the device answers on, which may outlive this connection."""
+        return self.uri
+
+    @property
+    def unanswered(self) -> int:
+        """Status requests on this device's stream still owed an answer (it may come late)."""
+        return _unanswered.get(self.stream_key, 0)
+
+    @unanswered.setter
+    def unanswered(self, count: int) -> None:
+        if count > 0:
+            _unanswered[self.stream_key] = count
+        else:
+            _unanswered.pop(self.stream_key, None)
+
     async def drain_input(self) -> None:
         """Discard bytes the device sent that nobody asked for (late status answers)."""
         while await self.read(64, 0.0):
@@ -60,7 +91,10 @@ def transport_for(
     uri: str, *, connect_timeout: float = 5.0, write_timeout: float = 10.0
 ) -> PrinterTransport:
     """Build the transport for `uri`; raises UnsupportedTransportError for unknown schemes."""
-    scheme = urlsplit(uri).scheme
+    try:
+        scheme = urlsplit(uri).scheme
+    except ValueError as err:  # e.g. an unclosed [ in an IPv6 host
+        raise UnsupportedTransportError(f"{uri!r} is not a valid URI: {err}") from err
     if scheme not in _SCHEMES:
         raise UnsupportedTransportError(f"no transport for {scheme or 'empty'}:// ({uri})")
     module_name, class_name = _SCHEMES[scheme]

@@ -20,6 +20,8 @@ class FileTransport(PrinterTransport):
         path = unquote(urlsplit(uri).path)
         if not path:
             raise UnsupportedTransportError(f"no path in {uri}")
+        if "\x00" in path:
+            raise UnsupportedTransportError(f"{uri}: a file path cannot hold a NUL (%00)")
         self.path = Path(path)
         self._open = False
 
@@ -32,6 +34,8 @@ class FileTransport(PrinterTransport):
             await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         except OSError as err:
             raise DeviceUnavailableError(f"{self.path.parent}: {err.strerror or err}") from err
+        except ValueError as err:  # a path the OS cannot take
+            raise UnsupportedTransportError(f"{self.path.parent}: {err}") from err
         self._open = True
 
     async def write(self, data: bytes) -> None:
@@ -45,6 +49,8 @@ class FileTransport(PrinterTransport):
                 await asyncio.to_thread(_append)
         except (OSError, TimeoutError) as err:
             raise DeviceUnavailableError(f"{self.path}: {err}") from err
+        except ValueError as err:  # a path the OS cannot take
+            raise UnsupportedTransportError(f"{self.path}: {err}") from err
 
     async def read(self, n: int, timeout: float) -> bytes:
         return b""

@@ -3,7 +3,7 @@
 pyserial only opens and configures the port; bytes then go through the port's
 non-blocking file descriptor, waited on by the event loop, so every read and write has a
 deadline and flow control (RTS/CTS in the kernel, or XON/XOFF) makes our writes wait.
-`DeviceFile` is that descriptor plumbing; the usblp path of usb:// uses it too.
+That descriptor plumbing (`DeviceFile`) is in `device.py`; the usblp path of usb:// uses it too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import stat
 import termios
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -28,6 +27,7 @@ from drivers.errors import (
     WriteTimeoutError,
 )
 from drivers.transports.base import PrinterTransport
+from drivers.transports.device import DeviceFile, call_in_thread, device_busy
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,10 @@ _PARITIES |= {"m": "M", "mark": "M", "s": "S", "space": "S"}
 _STOPBITS = {"1": 1.0, "1.5": 1.5, "2": 2.0}
 _QUERY_KEYS = ("baudrate", "flow", "bytesize", "parity", "stopbits")
 _DRAIN_POLL_S = 0.02
+_SENT_POLL_MAX_S = 0.05
 _CLOSE_TIMEOUT_S = 2.0
 
 T = TypeVar("T")
-
-# Threads that outlived their deadline, kept until they finish so their result is cleaned up.
-_late_calls: set[asyncio.Future[Any]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +69,8 @@ def parse_serial_uri(uri: str) -> SerialSettings:
         raise UnsupportedTransportError(
             f"{uri}: give an absolute device path after three slashes, e.g. serial:///dev/ttyUSB0"
         )
+    if "\x00" in path:
+        raise UnsupportedTransportError(f"{uri}: a device path cannot hold a NUL (%00)")
     try:
         query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError as err:
@@ -131,132 +131,6 @@ def _stopbits(text: str) -> float:
     return stopbits
 
 
-async def call_in_thread(
-    fn: Callable[[], T], timeout: float, *, on_late: Callable[[T], None] | None = None
-) -> T:
-    """Run a blocking call in a thread under a deadline (TimeoutError).
-
-    A thread cannot be stopped: when the deadline passes (or the caller is cancelled) the
-    call carries on, and what it returns late is handed to `on_late` (to close it).
-    """
-    future = asyncio.ensure_future(asyncio.to_thread(fn))
-    try:
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(future)
-    except (TimeoutError, asyncio.CancelledError):
-        if on_late is not None:
-            _late_calls.add(future)
-            future.add_done_callback(partial(_finish_late, on_late))
-        raise
-
-
-def _finish_late(on_late: Callable[[T], None], future: asyncio.Future[T]) -> None:
-    _late_calls.discard(future)
-    if future.cancelled() or future.exception() is not None:
-        return
-    try:
-        on_late(future.result())
-    except Exception:
-        log.exception("cleaning up after a late device call failed")
-
-
-class DeviceFile:
-    """A device node opened non-blocking, read and written through the event loop.
-
-    `empty_read_is_eof`: a read returning nothing after the device reported data means it
-    is gone (a hung-up tty). `no_input_errnos`: read errors meaning "this device never
-    answers" (a unidirectional usblp printer), read as silence.
-    """
-
-    def __init__(
-        self,
-        fd: int,
-        name: str,
-        *,
-        empty_read_is_eof: bool,
-        no_input_errnos: frozenset[int] = frozenset(),
-    ) -> None:
-        self.fd = fd
-        self.name = name
-        self._empty_read_is_eof = empty_read_is_eof
-        self._no_input_errnos = no_input_errnos
-
-    async def write(self, data: bytes, timeout: float) -> None:
-        """Hand all of `data` to the kernel in chunks; WriteTimeoutError or ConnectionLostError."""
-        view = memoryview(data)
-        sent = 0
-        try:
-            async with asyncio.timeout(timeout):
-                while sent < len(data):
-                    try:
-                        sent += os.write(self.fd, view[sent : sent + _CHUNK])
-                    except BlockingIOError:
-                        # The device's buffer is full: a busy printer, or flow control holding.
-                        await self._ready(write=True)
-        except TimeoutError as err:
-            raise WriteTimeoutError(
-                f"{self.name} stopped accepting data after {sent} of {len(data)} bytes", sent
-            ) from err
-        except OSError as err:
-            raise ConnectionLostError(f"{self.name}: {err.strerror or err}", sent) from err
-
-    async def read(self, n: int, timeout: float) -> bytes:
-        """Up to n bytes; b"" when nothing came before `timeout`."""
-        data = self._read_now(n, after_ready=False)
-        if data or timeout <= 0:
-            return data or b""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready(write=False)
-        except TimeoutError:
-            return b""
-        except OSError as err:
-            raise ConnectionLostError(f"{self.name}: {err.strerror or err}") from err
-        return self._read_now(n, after_ready=True) or b""
-
-    async def wait_writable(self, timeout: float) -> bool:
-        """Wait until the device takes data again (its last transfer is done); False on timeout."""
-        try:
-            async with asyncio.timeout(max(timeout, 0.0)):
-                await self._ready(write=True)
-        except (TimeoutError, OSError):
-            return False
-        return True
-
-    def _read_now(self, n: int, *, after_ready: bool) -> bytes | None:
-        try:
-            data = os.read(self.fd, n)
-        except BlockingIOError:
-            return None
-        except OSError as err:
-            if err.errno in self._no_input_errnos:
-                return None
-            raise ConnectionLostError(f"{self.name}: {err.strerror or err}") from err
-        if not data and after_ready and self._empty_read_is_eof:
-            raise ConnectionLostError(f"{self.name} hung up (unplugged?)")
-        return data
-
-    async def _ready(self, *, write: bool) -> None:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        if write:
-            loop.add_writer(self.fd, wake)
-        else:
-            loop.add_reader(self.fd, wake)
-        try:
-            await ready
-        finally:
-            if write:
-                loop.remove_writer(self.fd)
-            else:
-                loop.remove_reader(self.fd)
-
-
 def _import_pyserial() -> Any:
     try:
         import serial
@@ -276,6 +150,8 @@ def _open_port(pyserial: Any, settings: SerialSettings) -> Any:
         raise DeviceUnavailableError(f"{path} does not exist (unplugged?)") from err
     except OSError as err:
         raise DeviceUnavailableError(f"{path}: {err.strerror or err}") from err
+    except ValueError as err:  # a NUL in the path (parse_serial_uri refuses it already)
+        raise UnsupportedTransportError(f"{path!r}: {err}") from err
     if not stat.S_ISCHR(mode):
         raise UnsupportedTransportError(f"{path} is not a serial device")
     port = pyserial.Serial()
@@ -297,6 +173,8 @@ def _open_port(pyserial: Any, settings: SerialSettings) -> Any:
         raise UnsupportedTransportError(f"{path}: {err}") from err
     except OSError as err:  # pyserial's SerialException is an OSError
         raise _open_error(path, err) from err
+    except termios.error as err:  # not wrapped by pyserial: tcsetattr, tcflush
+        raise _termios_error(path, err) from err
     try:
         _set_flow(pyserial, port, settings)
     except BaseException:
@@ -318,6 +196,15 @@ def _open_error(path: str, err: OSError) -> Exception:
     if err.errno in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
         return DeviceUnavailableError(f"{path} is not there (unplugged?)")
     return DeviceUnavailableError(f"{path}: {err}")
+
+
+def _termios_error(path: str, err: termios.error) -> Exception:
+    code = err.args[0] if err.args else None
+    if code == errno.ENOTTY:
+        return UnsupportedTransportError(f"{path} is not a serial port")
+    # EIO, ENODEV…: the device went away while it was being opened (an adapter pulled).
+    reason = err.args[1] if len(err.args) > 1 else err
+    return DeviceUnavailableError(f"{path} went away while opening (unplugged?): {reason}")
 
 
 def _set_flow(pyserial: Any, port: Any, settings: SerialSettings) -> None:
@@ -378,22 +265,41 @@ class SerialTransport(PrinterTransport):
     def is_open(self) -> bool:
         return self._file is not None
 
+    @property
+    def bytes_per_second(self) -> float:
+        """The baud rate over the bits a byte takes on the line: start, data, parity, stop."""
+        s = self.settings
+        bits = 1 + s.bytesize + (0 if s.parity == "N" else 1) + s.stopbits
+        return s.baudrate / bits
+
+    @property
+    def stream_key(self) -> str:
+        # The line keeps its byte stream across a close and reopen, whatever the URI's options.
+        return self.settings.path
+
     async def open(self) -> None:
         if self._file is not None:
             return
+        path = self.settings.path
         pyserial = _import_pyserial()
+        if device_busy(path):
+            # Another open would hang a thread of its own beside the first.
+            raise DeviceUnavailableError(
+                f"{path} is still opening or closing from an earlier attempt (the device hangs)"
+            )
         try:
             port = await call_in_thread(
                 partial(_open_port, pyserial, self.settings),
                 self.connect_timeout,
                 on_late=_close_port,
+                device=path,
             )
         except TimeoutError as err:
             raise DeviceUnavailableError(
-                f"{self.settings.path} did not open within {self.connect_timeout:g} s"
+                f"{path} did not open within {self.connect_timeout:g} s"
             ) from err
         self._port = port
-        self._file = DeviceFile(port.fileno(), self.settings.path, empty_read_is_eof=True)
+        self._file = DeviceFile(port.fileno(), path, empty_read_is_eof=True)
 
     async def write(self, data: bytes) -> None:
         file = self._file
@@ -401,10 +307,44 @@ class SerialTransport(PrinterTransport):
             raise ConnectionLostError("not connected")
         try:
             await file.write(data, self.write_timeout)
+            await self._wait_sent(len(data))
         except (WriteTimeoutError, ConnectionLostError):
             # Like a TCP abort: what the printer has not taken is dropped, not printed later.
-            self._abort()
+            await self._drop()
             raise
+
+    async def _wait_sent(self, size: int) -> None:
+        """Wait until the kernel sent its output queue; WriteTimeoutError if it stops shrinking.
+
+        A write only fills that queue: while CTS or XOFF holds the line, a short ticket
+        "written" has not left, and a close or abort would throw it away. `size` bytes were
+        handed over: `sent` on failure, as any of them may have gone out.
+        """
+        loop = asyncio.get_running_loop()
+        least: int | None = None
+        progress_at = loop.time()
+        while True:
+            try:
+                pending = self._output_pending()
+            except OSError as err:
+                raise ConnectionLostError(f"{self.settings.path}: {err}", size) from err
+            if pending <= 0:
+                return
+            now = loop.time()
+            if least is None or pending < least:
+                least, progress_at = pending, now
+            elif now - progress_at >= self.write_timeout:
+                raise WriteTimeoutError(
+                    f"{self.settings.path} sent nothing for {self.write_timeout:g} s, "
+                    f"{pending} bytes still queued (flow control holding?)",
+                    size,
+                )
+            # About the time the line needs for what is queued: short for a status request.
+            await asyncio.sleep(min(max(pending / self.bytes_per_second, 0.001), _SENT_POLL_MAX_S))
+
+    def _output_pending(self) -> int:
+        """Bytes the kernel holds for the line (TIOCOUTQ; a pty has no queue: always 0)."""
+        return int(self._port.out_waiting)
 
     async def read(self, n: int, timeout: float) -> bytes:
         file = self._file
@@ -413,21 +353,18 @@ class SerialTransport(PrinterTransport):
         try:
             return await file.read(n, timeout)
         except ConnectionLostError:
-            self._abort()
+            await self._drop()
             raise
 
     async def close(self) -> None:
-        port, self._port, self._file = self._port, None, None
+        port = self._port
         if port is None:
             return
         try:
             await self._drain(port)
         finally:
             # The drain deadline ran out or was cancelled: drop what is left and close.
-            try:
-                await call_in_thread(partial(_close_port, port), _CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                log.warning("%s: close is taking long; left to finish in the background", port.port)
+            await self._drop()
 
     async def _drain(self, port: Any) -> None:
         """Let the printer take what the kernel still holds for it, within `write_timeout`."""
@@ -442,7 +379,14 @@ class SerialTransport(PrinterTransport):
             await asyncio.sleep(_DRAIN_POLL_S)
         log.warning("%s: unsent output dropped at close", port.port)
 
-    def _abort(self) -> None:
+    async def _drop(self) -> None:
+        """Close at once, dropping unsent output; in a thread, as a tty's close can block."""
         port, self._port, self._file = self._port, None, None
-        if port is not None:
-            _close_port(port)
+        if port is None:
+            return
+        try:
+            await call_in_thread(
+                partial(_close_port, port), _CLOSE_TIMEOUT_S, device=self.settings.path
+            )
+        except TimeoutError:
+            log.warning("%s: close is taking long; left to finish in the background", port.port)

@@ -14,7 +14,9 @@ from drivers.errors import (
 )
 from drivers.transports.base import PrinterTransport
 
-_CHUNK = 4096
+# How often a blocked write looks whether the kernel took more bytes (asyncio says nothing
+# until its buffer is empty): a stall is seen at most this much after `write_timeout`.
+_PROGRESS_CHECK_S = 0.25
 
 
 class TcpTransport(PrinterTransport):
@@ -25,14 +27,27 @@ class TcpTransport(PrinterTransport):
         parts = urlsplit(uri)
         if not parts.hostname:
             raise UnsupportedTransportError(f"no host in {uri}")
+        try:
+            port = parts.port
+            parts.hostname.encode("idna")  # what getaddrinfo does with it: a..b fails here
+        except ValueError as err:  # a port out of range or not a number; UnicodeError
+            raise UnsupportedTransportError(f"{uri}: not a valid host and port: {err}") from err
         self.host = parts.hostname
-        self.port = parts.port or 9100
+        self.port = port or 9100
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     @property
     def is_open(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
+        reader, writer = self._reader, self._writer
+        # A printer that closed its end (FIN) leaves our side writable: it counts as gone.
+        return (
+            reader is not None
+            and writer is not None
+            and not writer.is_closing()
+            and not reader.at_eof()
+            and reader.exception() is None
+        )
 
     async def open(self) -> None:
         try:
@@ -44,6 +59,10 @@ class TcpTransport(PrinterTransport):
             ) from err
         except OSError as err:
             raise DeviceUnavailableError(f"{self.host}:{self.port}: {err.strerror or err}") from err
+        except ValueError as err:  # UnicodeError from the resolver, a NUL in the host
+            raise UnsupportedTransportError(f"{self.host}: not a valid host name: {err}") from err
+        # A new connection is a new byte stream: no late answer from an older one comes on it.
+        self.unanswered = 0
         sock = self._writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -58,22 +77,26 @@ class TcpTransport(PrinterTransport):
         writer = self._writer
         if writer is None or writer.is_closing():
             raise ConnectionLostError("not connected")
-        sent = 0
+        writer.write(data)
         try:
-            async with asyncio.timeout(self.write_timeout):
-                for start in range(0, len(data), _CHUNK):
-                    chunk = data[start : start + _CHUNK]
-                    writer.write(chunk)
-                    sent += len(chunk)
-                    await writer.drain()
-        except TimeoutError as err:
-            self._abort()
-            raise WriteTimeoutError(
-                f"printer stopped accepting data after {sent} of {len(data)} bytes", sent
-            ) from err
-        except OSError as err:
+            drained = await _drain(writer, self.write_timeout)
+        except OSError as err:  # a socket's ETIMEDOUT (a TimeoutError) too: the line is gone
+            sent = self._sent(writer, data)
             self._abort()
             raise ConnectionLostError(f"connection lost: {err}", sent) from err
+        if not drained:
+            sent = self._sent(writer, data)
+            self._abort()
+            raise WriteTimeoutError(
+                f"printer took no data for {self.write_timeout:g} s, after {sent} of "
+                f"{len(data)} bytes",
+                sent,
+            )
+
+    @staticmethod
+    def _sent(writer: asyncio.StreamWriter, data: bytes) -> int:
+        """Bytes of `data` the kernel took: what asyncio still holds is dropped by an abort."""
+        return max(len(data) - writer.transport.get_write_buffer_size(), 0)
 
     async def read(self, n: int, timeout: float) -> bytes:
         reader = self._reader
@@ -81,10 +104,14 @@ class TcpTransport(PrinterTransport):
             raise ConnectionLostError("not connected")
         try:
             # timeout 0 still returns what is already buffered: read() does not suspend then.
-            async with asyncio.timeout(max(timeout, 0.0)):
+            async with asyncio.timeout(max(timeout, 0.0)) as deadline:
                 data = await reader.read(n)
-        except TimeoutError:
-            return b""
+        except TimeoutError as err:
+            if deadline.expired():
+                return b""
+            # The socket's own ETIMEDOUT (keepalive, retransmissions): the connection is dead.
+            self._abort()
+            raise ConnectionLostError(f"connection lost: {err}") from err
         except OSError as err:
             self._abort()
             raise ConnectionLostError(f"connection lost: {err}") from err
@@ -94,7 +121,11 @@ class TcpTransport(PrinterTransport):
         return data
 
     def _abort(self) -> None:
-        """Drop a connection the printer stopped serving, and what we had not handed over."""
+        """Drop a connection the printer stopped serving, and the bytes asyncio still holds.
+
+        What the kernel already took is not dropped: it still goes out after the close
+        (FIN, not RST), which is why `sent` counts it.
+        """
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.transport.abort()
@@ -109,3 +140,29 @@ class TcpTransport(PrinterTransport):
                 await writer.wait_closed()
         except (TimeoutError, OSError):
             writer.transport.abort()
+
+
+async def _drain(writer: asyncio.StreamWriter, timeout: float) -> bool:
+    """Wait until asyncio handed its buffer to the kernel; False after `timeout` s without progress.
+
+    Raises OSError when the connection fails meanwhile.
+    """
+    loop = asyncio.get_running_loop()
+    buffered = writer.transport.get_write_buffer_size()
+    progress_at = loop.time()
+    while True:
+        check_at = min(progress_at + timeout, loop.time() + _PROGRESS_CHECK_S)
+        try:
+            async with asyncio.timeout_at(check_at) as check:
+                await writer.drain()
+        except TimeoutError:
+            if not check.expired():
+                raise  # the socket's own ETIMEDOUT
+        else:
+            return True
+        now = loop.time()
+        left = writer.transport.get_write_buffer_size()
+        if left < buffered:
+            buffered, progress_at = left, now
+        elif now >= progress_at + timeout:
+            return False

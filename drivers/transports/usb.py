@@ -29,7 +29,7 @@ from drivers.errors import (
     WriteTimeoutError,
 )
 from drivers.transports.base import PrinterTransport
-from drivers.transports.serial import DeviceFile, call_in_thread
+from drivers.transports.device import DeviceFile, call_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -502,17 +502,15 @@ class UsbTransport(PrinterTransport):
         printer = self._pyusb
         if printer is None:
             raise ConnectionLostError("not connected")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.write_timeout
+        # The deadline is on progress, per transfer: each has all of `write_timeout`, so a
+        # slow printer takes a long ticket; one slower than 4 KiB per deadline has stalled.
+        timeout_ms = max(int(self.write_timeout * 1000), 1)
         sent = 0
         try:
             for start in range(0, len(data), _CHUNK):
                 chunk = data[start : start + _CHUNK]
-                remaining_ms = int((deadline - loop.time()) * 1000)
-                if remaining_ms <= 0:
-                    raise TimeoutError
                 try:
-                    taken = await asyncio.to_thread(printer.write, chunk, remaining_ms)
+                    taken = await asyncio.to_thread(printer.write, chunk, timeout_ms)
                 except OSError:
                     # No count comes with an error: the chunk counts as handed over, since a
                     # job whose first byte may have gone out must be taken as maybe printed.
@@ -525,8 +523,8 @@ class UsbTransport(PrinterTransport):
         except TimeoutError as err:
             await self._drop()
             raise WriteTimeoutError(
-                f"USB printer {self.address} stopped accepting data after {sent} of "
-                f"{len(data)} bytes",
+                f"USB printer {self.address} took no data for {self.write_timeout:g} s, "
+                f"after {sent} of {len(data)} bytes",
                 sent,
             ) from err
         except OSError as err:

@@ -291,7 +291,9 @@ class PrinterConfig(_Section):
         default=5.0, gt=0, description="Extension. Deadline to open the transport."
     )
     write_timeout_s: float = Field(
-        default=10.0, gt=0, description="Extension. Deadline to send one job."
+        default=10.0,
+        gt=0,
+        description="Extension. A write fails when the printer takes no byte for this long.",
     )
     status_interval_s: float = Field(
         default=30.0, gt=0, description="Extension. Status poll interval while the printer is idle."

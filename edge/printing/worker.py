@@ -411,7 +411,7 @@ class PrinterWorker:
     def _batch_bytes(self) -> int:
         """How much one write may carry: BATCH_MAX_BYTES, or what a slow line (serial) takes
         in half the write deadline, so a batch is never the reason for a timeout."""
-        rate = getattr(self.transport, "bytes_per_second", None)
+        rate = self.transport.bytes_per_second if self.transport is not None else None
         if rate is None:
             return BATCH_MAX_BYTES
         return max(1, min(BATCH_MAX_BYTES, int(rate * self.printer.write_timeout_s / 2)))
