@@ -191,17 +191,20 @@ def recover_interrupted(conn: sqlite3.Connection, printer: str | None = None) ->
 def mark_running(conn: sqlite3.Connection, batch: list[Job], printer: str) -> set[int]:
     """Mark the batch's jobs running, one more attempt each; the ids of those that were still
     queued for `printer` (a job cancelled or moved meanwhile is left as it is)."""
-    now = time.time()
-    marked = set()
-    for job in batch:
-        cur = conn.execute(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?"
-            " WHERE id = ? AND state = 'queued' AND printer = ?",
-            (now, job.id, printer),
+    ids = [job.id for job in batch]
+    marks = ",".join("?" * len(ids))
+    queued = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM jobs WHERE id IN ({marks}) AND state = 'queued' AND printer = ?",
+            (*ids, printer),
         )
-        if cur.rowcount:
-            marked.add(job.id)
-    return marked
+    }
+    conn.executemany(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+        [(time.time(), job_id) for job_id in ids if job_id in queued],
+    )
+    return queued
 
 
 def order_jobs(conn: sqlite3.Connection, order_id: str) -> list[Job]:

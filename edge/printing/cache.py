@@ -1,12 +1,12 @@
 """Tickets rendered ahead, while their printer is away, so they go out at once when it is back.
 
 Memory only: after a restart tickets are rendered again. An entry is used only for the same
-job printing the same ticket of the same order text; anything else renders afresh.
+job printing the same ticket of the same order revision (a revision's text never changes);
+anything else renders afresh.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 
 from edge.jobs import Job
@@ -14,17 +14,14 @@ from edge.jobs import Job
 #: Bytes of rendered tickets kept per printer (a 48-column kitchen ticket is 0.5–2 KB).
 CACHE_MAX_BYTES = 1024 * 1024
 
-_Key = tuple[str | None, int, bool, str | None, bytes]
+Key = tuple[str | None, int, bool, str | None, str | None, int]
 
 
-def _key(job: Job, order_json: str) -> _Key:
-    digest = hashlib.blake2b(order_json.encode(), digest_size=16).digest()
-    return (job.ticket, job.copies, job.reprint, job.meant_for, digest)
-
-
-def cacheable(job: Job) -> bool:
-    """Order tickets only: a test page prints the time it is printed."""
-    return job.ticket != "test"
+def cache_key(job: Job, revision: int | None) -> Key | None:
+    """What a rendering depends on, besides the printer's settings; None: not kept."""
+    if job.ticket == "test" or revision is None:
+        return None  # a test page prints the time it is printed
+    return (job.ticket, job.copies, job.reprint, job.meant_for, job.order_id, revision)
 
 
 class TicketCache:
@@ -33,7 +30,7 @@ class TicketCache:
     def __init__(self, max_bytes: int = CACHE_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self._entries: OrderedDict[int, tuple[_Key, bytes]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[Key, bytes]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -41,22 +38,27 @@ class TicketCache:
     def __contains__(self, job_id: int) -> bool:
         return job_id in self._entries
 
-    def get(self, job: Job, order_json: str | None) -> bytes | None:
+    def keys(self) -> dict[int, Key]:
+        """A snapshot: which job's rendering is kept, for which key."""
+        return {job_id: key for job_id, (key, _) in self._entries.items()}
+
+    def get(self, job: Job, revision: int | None) -> bytes | None:
         entry = self._entries.get(job.id)
-        if entry is None or order_json is None:
+        if entry is None:
             return None
         key, data = entry
-        if key != _key(job, order_json):
-            self.discard([job.id])  # reprint mark, backup or order text changed since
+        if key != cache_key(job, revision):
+            self.discard([job.id])  # reprint mark, backup or revision changed since
             return None
         self._entries.move_to_end(job.id)
         return data
 
-    def put(self, job: Job, order_json: str | None, data: bytes) -> None:
-        if order_json is None or not cacheable(job) or len(data) > self.max_bytes:
+    def put(self, job: Job, revision: int | None, data: bytes) -> None:
+        key = cache_key(job, revision)
+        if key is None or len(data) > self.max_bytes:
             return
         self.discard([job.id])
-        self._entries[job.id] = (_key(job, order_json), data)
+        self._entries[job.id] = (key, data)
         self.size += len(data)
         while self.size > self.max_bytes:
             _, (_, old) = self._entries.popitem(last=False)

@@ -99,13 +99,7 @@ def finished(
     jobs.set_state(conn, job.id, state, error=error)
     if state == "done":
         name = "order.printed"
-        data: dict[str, Any] = {
-            "printer": printer,
-            "ticket": job.ticket,
-            "copies": job.copies,
-            "reprint": job.reprint,
-            "job": job.id,
-        }
+        data = _printed_data(job, printer)
     else:
         name = "print.failed"
         data = {
@@ -116,6 +110,39 @@ def finished(
             "job": job.id,
         }
     outbox.add_event(conn, name, job.order_id, data)
+
+
+def printed(conn: sqlite3.Connection, done: list[Job], printer: str) -> None:
+    """A batch went through: each job done, with its `order.printed` (one statement each way)."""
+    if not done:
+        return
+    ids = [job.id for job in done]
+    live = {
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(ids))})"
+            " AND state IN ('queued', 'running')",
+            ids,
+        )
+    }
+    done = [job for job in done if job.id in live]
+    now = time.time()
+    conn.executemany(
+        "UPDATE jobs SET state = 'done', updated_at = ? WHERE id = ?",
+        [(now, job.id) for job in done],
+    )
+    for job in done:
+        outbox.add_event(conn, "order.printed", job.order_id, _printed_data(job, printer))
+
+
+def _printed_data(job: Job, printer: str) -> dict[str, Any]:
+    return {
+        "printer": printer,
+        "ticket": job.ticket,
+        "copies": job.copies,
+        "reprint": job.reprint,
+        "job": job.id,
+    }
 
 
 def order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None:

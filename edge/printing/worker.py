@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from drivers.errors import (
     DriverError,
@@ -24,7 +24,7 @@ from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.jobs import Job
 from edge.printing import failover, outcomes
-from edge.printing.cache import TicketCache, cacheable
+from edge.printing.cache import Key, TicketCache, cache_key
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ FRESH_STATUS_S = 0.25
 BATCH_MAX_BYTES = 32 * 1024
 # While the printer is away, this many of its queued tickets are rendered ahead (memory only).
 AHEAD_MAX_JOBS = 2000
+# Publishing events takes the same event loop as printing: in a rush they go out in bunches.
+EVENTS_IN_RUSH_S = 0.5
 AHEAD_CHUNK = 250  # jobs read from the database at a time
 
 
@@ -85,6 +87,9 @@ class PrinterWorker:
         # After a failed attempt the head job goes out alone until one prints: a batch that
         # failed is not sent whole again (its tickets would all print once more, REPRINT).
         self._careful = False
+        # In a rush, order.printed events are announced at most every EVENTS_IN_RUSH_S.
+        self._events_held = False
+        self._events_at = 0.0
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -144,7 +149,7 @@ class PrinterWorker:
         self._retry_now = False
         self._printing = True
         try:
-            batch = await self.db.read(self._due_batch)
+            batch = await self.db.read(functools.partial(self._due_batch, known=self.cache.keys()))
             if batch:  # else the head job was cancelled or moved meanwhile
                 await self._attempt(batch)
         finally:
@@ -166,27 +171,39 @@ class PrinterWorker:
         return jobs.head_print_job(conn, self.printer.name, time.time())
 
     def _due_batch(
-        self, conn: sqlite3.Connection, *, following: bool = False
-    ) -> list[tuple[Job, str | None]]:
-        """The head job and the due jobs right behind it, with their orders, in job order.
+        self,
+        conn: sqlite3.Connection,
+        *,
+        following: bool = False,
+        known: dict[int, Key] | None = None,
+    ) -> list[Queued]:
+        """The head job and the due jobs right behind it, in job order, with their orders'
+        revisions, and their orders' JSON unless `known` says their rendering is kept.
 
         `following`: the batch after one being printed, whose head must be due as well.
         """
         now = time.time()
         rows = conn.execute(
-            "SELECT jobs.*, orders.payload AS payload FROM jobs"
+            "SELECT jobs.*, orders.revision AS order_revision FROM jobs"
             " LEFT JOIN orders ON orders.id = jobs.order_id"
             " WHERE jobs.kind = 'print' AND jobs.state = 'queued' AND jobs.printer = ?"
             " AND jobs.not_before <= ? ORDER BY jobs.id LIMIT ?",
             (self.printer.name, now, 1 if self._careful else self.printer.batch_max_jobs),
         ).fetchall()
-        batch: list[tuple[Job, str | None]] = []
+        batch: list[tuple[Job, int | None]] = []
         for row in rows:
             job = Job.from_row(row)
             if (batch or following) and job.next_attempt_at > now:
                 break  # a job waiting for its retry keeps its place: stop before it
-            batch.append((job, row["payload"]))
-        return batch
+            batch.append((job, row["order_revision"]))
+        known = known or {}
+        missing = {
+            job.order_id
+            for job, revision in batch
+            if job.order_id and known.get(job.id) != cache_key(job, revision)
+        }
+        payloads = _payloads(conn, sorted(missing)) if missing else {}
+        return [Queued(job, revision, payloads.get(job.order_id or "")) for job, revision in batch]
 
     async def _linger(self) -> bool:
         """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
@@ -256,10 +273,10 @@ class PrinterWorker:
                     return  # new work or a full cache: the rest is rendered when printed
                 chunk = missing[at : at + AHEAD_CHUNK]
                 rows = await self.db.read(functools.partial(_job_rows, ids=chunk))
-                for n, (job, order_json) in enumerate(rows):
+                for n, (job, revision, order_json) in enumerate(rows):
                     if self.wake.is_set() or self.cache.full():
                         return
-                    if not cacheable(job) or order_json is None:
+                    if cache_key(job, revision) is None or order_json is None:
                         continue
                     try:
                         data = render_job(job, order_json, self.printer, self.style)
@@ -267,7 +284,7 @@ class PrinterWorker:
                         log.debug("job %d cannot be rendered ahead", job.id, exc_info=True)
                         self._unrenderable.add(job.id)
                         continue
-                    self.cache.put(job, order_json, data)
+                    self.cache.put(job, revision, data)
                     if n % 16 == 15:
                         await asyncio.sleep(0)  # rendering must not hold up the event loop
         except sqlite3.Error as err:
@@ -328,9 +345,9 @@ class PrinterWorker:
 
     # ---- one attempt ----------------------------------------------------------------------
 
-    async def _attempt(self, batch: list[tuple[Job, str | None]]) -> None:
+    async def _attempt(self, batch: list[Queued]) -> None:
         """Print the head job, and the due jobs behind it in the same write (a rush)."""
-        head = batch[0][0]
+        head = batch[0].job
         # A printer that is away gets a status check, not a rendering.
         if not self._fresh_clean_status():
             try:
@@ -344,7 +361,13 @@ class PrinterWorker:
                 return
         rendered = await self._mark_running(await self._render_batch(batch))
         if rendered:
-            await self._print_rush(rendered)
+            self._events_at = time.monotonic()  # a rush starts: its events come in bunches
+            try:
+                await self._print_rush(rendered)
+            finally:
+                if self._events_held:  # the rush's last order.printed events
+                    self._events_held = False
+                    self.on_events()
 
     async def _print_rush(self, rendered: list[tuple[Job, bytes]]) -> None:
         """Write batches already marked running, one after the other, while jobs are due.
@@ -378,7 +401,7 @@ class PrinterWorker:
             following: list[tuple[Job, bytes]] = []
             failure: DriverError | str | None
             try:
-                await self._finish(confirmed, "done")
+                await self._finish(confirmed, "done", in_rush=True)
                 confirmed = []
                 crash_point("after_print")
                 following = [] if self._stopping else await self._next_batch()
@@ -419,7 +442,8 @@ class PrinterWorker:
     async def _next_batch(self) -> list[tuple[Job, bytes]]:
         """The next due batch, rendered and marked running (durably: it may print any moment)."""
         try:
-            batch = await self.db.read(lambda c: self._due_batch(c, following=True))
+            known = self.cache.keys()
+            batch = await self.db.read(lambda c: self._due_batch(c, following=True, known=known))
             rendered = await self._render_batch(batch) if batch else []
         except Exception:  # the batch being printed must still be recorded
             log.exception("printer %s: preparing the next tickets failed", self.printer.name)
@@ -449,16 +473,21 @@ class PrinterWorker:
 
         await self.db.write(_write, Durability.FULL)
 
-    async def _render_batch(self, batch: list[tuple[Job, str | None]]) -> list[tuple[Job, bytes]]:
+    async def _render_batch(self, batch: list[Queued]) -> list[tuple[Job, bytes]]:
         """The jobs' bytes, up to `_batch_bytes()`; a job that cannot be rendered fails for good."""
         rendered: list[tuple[Job, bytes]] = []
         size = 0
         limit = self._batch_bytes()
-        for job, order_json in batch:
+        for job, revision, read_json in batch:
             if rendered and size >= limit:
                 break
-            data = self.cache.get(job, order_json)
+            data = self.cache.get(job, revision)
             if data is None:
+                order_json = read_json
+                if order_json is None and job.order_id:  # its kept rendering went meanwhile
+                    order_json = await self.db.read(
+                        functools.partial(outcomes.order_payload, order_id=job.order_id)
+                    )
                 try:
                     data = render_job(job, order_json, self.printer, self.style)
                 except Exception as err:  # RenderError, or a bug an order's content triggers
@@ -471,7 +500,7 @@ class PrinterWorker:
                     )
                     await self._finish([job], "failed", error=str(err), reason="unprintable")
                     continue
-                self.cache.put(job, order_json, data)
+                self.cache.put(job, revision, data)
             rendered.append((job, data))
             size += len(data)
         return rendered
@@ -652,8 +681,13 @@ class PrinterWorker:
         *,
         error: str | None = None,
         reason: str | None = None,
+        in_rush: bool = False,
     ) -> None:
-        """Record the outcome of the jobs; a printed one ends the printer's outage."""
+        """Record the outcome of the jobs; a printed one ends the printer's outage.
+
+        `in_rush`: more batches follow; their events are announced to the cloud link at most
+        every EVENTS_IN_RUSH_S, so publishing them never holds the printer up.
+        """
         if not done:
             return
         if state == "done":
@@ -662,10 +696,19 @@ class PrinterWorker:
         self.cache.discard([job.id for job in done])
 
         def _write(c: sqlite3.Connection) -> None:
+            if state == "done":
+                outcomes.printed(c, done, self.printer.name)
+                return
             for job in done:
                 outcomes.finished(c, job, self.printer.name, state, error=error, reason=reason)
 
         await self.db.write(_write, Durability.FULL)
+        now = time.monotonic()
+        if in_rush and now - self._events_at < EVENTS_IN_RUSH_S:
+            self._events_held = True
+            return
+        self._events_held = False
+        self._events_at = now
         self.on_events()
 
 
@@ -682,15 +725,32 @@ async def _finished(task: asyncio.Task[Any]) -> None:
         raise asyncio.CancelledError
 
 
-def _job_rows(conn: sqlite3.Connection, ids: list[int]) -> list[tuple[Job, str | None]]:
-    """These jobs with the JSON of their orders, in job order."""
+class Queued(NamedTuple):
+    """A queued job, its order's revision, and the order's JSON when it was read."""
+
+    job: Job
+    revision: int | None
+    order_json: str | None
+
+
+def _job_rows(conn: sqlite3.Connection, ids: list[int]) -> list[Queued]:
+    """These jobs with their orders, in job order."""
     rows = conn.execute(
-        "SELECT jobs.*, orders.payload AS payload FROM jobs"
+        "SELECT jobs.*, orders.revision AS order_revision, orders.payload AS payload FROM jobs"
         " LEFT JOIN orders ON orders.id = jobs.order_id"
         f" WHERE jobs.id IN ({','.join('?' * len(ids))}) ORDER BY jobs.id",
         ids,
     )
-    return [(Job.from_row(row), row["payload"]) for row in rows]
+    return [Queued(Job.from_row(row), row["order_revision"], row["payload"]) for row in rows]
+
+
+def _payloads(conn: sqlite3.Connection, order_ids: list[str]) -> dict[str, str]:
+    """The JSON of these orders, by id."""
+    rows = conn.execute(
+        f"SELECT id, payload FROM orders WHERE id IN ({','.join('?' * len(order_ids))})",
+        order_ids,
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def _offsets(chunks: list[bytes]) -> list[int]:
