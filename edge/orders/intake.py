@@ -145,15 +145,22 @@ def release(
                 _unroutable(conn, order, role)
             continue
         for route in routes:
-            jobs.add_print_job(
-                conn,
-                printer=route.name,
-                ticket=role,
-                order_id=order.id,
-                revision=order.revision,
-                copies=route.copies,
-            )
-            intake.printers.add(route.name)
+            _queue_ticket(conn, order, intake, route.name, role, route.copies)
+
+
+def _queue_ticket(
+    conn: sqlite3.Connection, order: Order, intake: Intake, printer: str, ticket: str, copies: int
+) -> None:
+    """Queue one ticket of the order for a printer (whose worker the caller then wakes)."""
+    jobs.add_print_job(
+        conn,
+        printer=printer,
+        ticket=ticket,
+        order_id=order.id,
+        revision=order.revision,
+        copies=copies,
+    )
+    intake.printers.add(printer)
 
 
 def _unroutable(conn: sqlite3.Connection, order: Order, role: str) -> None:
@@ -196,17 +203,8 @@ def _update(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Int
         _unroutable(conn, order, "kitchen")  # no configured printer would show the change
         return
     for name in targets:
-        if name in waiting:
-            continue
-        jobs.add_print_job(
-            conn,
-            printer=name,
-            ticket="updated",
-            order_id=order.id,
-            revision=order.revision,
-            copies=configured[name].copies,
-        )
-        intake.printers.add(name)
+        if name not in waiting:
+            _queue_ticket(conn, order, intake, name, "updated", configured[name].copies)
 
 
 def _cancel(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Intake) -> None:
@@ -215,15 +213,7 @@ def _cancel(conn: sqlite3.Connection, order: Order, life: Lifecycle, intake: Int
     _cancel_queued(conn, order.id, kinds=("print", "release", "inject"))
     copies = {route.name: route.copies for route in life.routes}
     for printer in sorted(printed):
-        jobs.add_print_job(
-            conn,
-            printer=printer,
-            ticket="cancellation",
-            order_id=order.id,
-            revision=order.revision,
-            copies=copies.get(printer, 1),
-        )
-        intake.printers.add(printer)
+        _queue_ticket(conn, order, intake, printer, "cancellation", copies.get(printer, 1))
     if in_pos:
         # The POS worker voids it, then reports order.cancelled with voided_in_pos.
         jobs.add_pos_job(conn, "void", order.id, order.revision)
