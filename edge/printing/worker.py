@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from drivers.errors import (
     DriverError,
@@ -23,9 +23,11 @@ from edge.backoff import retry_delay
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.jobs import Job
-from edge.printing import failover, outcomes
-from edge.printing.cache import Key, TicketCache, cache_key
-from edge.printing.render import PrinterSettings, RenderError, TicketStyle, render_job
+from edge.printing import failover, outcomes, queue
+from edge.printing.ahead import TicketMaker
+from edge.printing.cache import Key
+from edge.printing.queue import Queued
+from edge.printing.render import PrinterSettings, RenderError, TicketStyle
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,8 @@ FRESH_STATUS_S = 0.25
 # While the printer takes a batch in, the previous one is recorded done and the next one is
 # read, rendered and marked running (see `_print_rush`).
 BATCH_MAX_BYTES = 32 * 1024
-# While the printer is away, this many of its queued tickets are rendered ahead (memory only).
-AHEAD_MAX_JOBS = 2000
 # Publishing events takes the same event loop as printing: in a rush they go out in bunches.
 EVENTS_IN_RUSH_S = 0.5
-AHEAD_CHUNK = 250  # jobs read from the database at a time
 
 
 class PrinterWorker:
@@ -82,8 +81,7 @@ class PrinterWorker:
         self._stopping = False
         self._printing = False
         self._task: asyncio.Task[None] | None = None
-        self.cache = TicketCache()
-        self._unrenderable: set[int] = set()  # left to their turn by rendering ahead
+        self.tickets = TicketMaker(printer, style)
         # After a failed attempt the head job goes out alone until one prints: a batch that
         # failed is not sent whole again (its tickets would all print once more, REPRINT).
         self._careful = False
@@ -149,7 +147,9 @@ class PrinterWorker:
         self._retry_now = False
         self._printing = True
         try:
-            batch = await self.db.read(functools.partial(self._due_batch, known=self.cache.keys()))
+            batch = await self.db.read(
+                functools.partial(self._due_batch, known=self.tickets.cache.keys())
+            )
             if batch:  # else the head job was cancelled or moved meanwhile
                 await self._attempt(batch)
         finally:
@@ -159,7 +159,7 @@ class PrinterWorker:
         """After an unexpected failure: this printer's jobs left running go back, marked
         REPRINT (they may have printed), to the head of the queue."""
         await self._disconnect()
-        self.cache.clear()
+        self.tickets.cache.clear()
         try:
             await self.db.write(
                 lambda c: jobs.recover_interrupted(c, self.printer.name), Durability.FULL
@@ -177,33 +177,8 @@ class PrinterWorker:
         following: bool = False,
         known: dict[int, Key] | None = None,
     ) -> list[Queued]:
-        """The head job and the due jobs right behind it, in job order, with their orders'
-        revisions, and their orders' JSON unless `known` says their rendering is kept.
-
-        `following`: the batch after one being printed, whose head must be due as well.
-        """
-        now = time.time()
-        rows = conn.execute(
-            "SELECT jobs.*, orders.revision AS order_revision FROM jobs"
-            " LEFT JOIN orders ON orders.id = jobs.order_id"
-            " WHERE jobs.kind = 'print' AND jobs.state = 'queued' AND jobs.printer = ?"
-            " AND jobs.not_before <= ? ORDER BY jobs.id LIMIT ?",
-            (self.printer.name, now, 1 if self._careful else self.printer.batch_max_jobs),
-        ).fetchall()
-        batch: list[tuple[Job, int | None]] = []
-        for row in rows:
-            job = Job.from_row(row)
-            if (batch or following) and job.next_attempt_at > now:
-                break  # a job waiting for its retry keeps its place: stop before it
-            batch.append((job, row["order_revision"]))
-        known = known or {}
-        missing = {
-            job.order_id
-            for job, revision in batch
-            if job.order_id and known.get(job.id) != cache_key(job, revision)
-        }
-        payloads = _payloads(conn, sorted(missing)) if missing else {}
-        return [Queued(job, revision, payloads.get(job.order_id or "")) for job, revision in batch]
+        limit = 1 if self._careful else self.printer.batch_max_jobs
+        return queue.due_batch(conn, self.printer.name, limit, following=following, known=known)
 
     async def _linger(self) -> bool:
         """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
@@ -230,7 +205,7 @@ class PrinterWorker:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
         self.wake.clear()
         if head is not None and self.down_since is not None:
-            await self._render_ahead()
+            await self.tickets.render_ahead(self.db, self.wake.is_set)
         if head is not None:
             wakeup: float | None = head.next_attempt_at
         else:
@@ -247,48 +222,6 @@ class PrinterWorker:
         except TimeoutError:
             return False
         return True
-
-    async def _render_ahead(self) -> None:
-        """While the printer is away, render its queued tickets: they go out at once on return.
-
-        Best effort: a ticket that cannot be rendered now is reported when its turn comes.
-        """
-        name = self.printer.name
-
-        def _queued_ids(conn: sqlite3.Connection) -> list[int]:
-            rows = conn.execute(
-                "SELECT id FROM jobs WHERE kind = 'print' AND state = 'queued' AND printer = ?"
-                " ORDER BY id LIMIT ?",
-                (name, AHEAD_MAX_JOBS),
-            )
-            return [row[0] for row in rows]
-
-        try:
-            queued = await self.db.read(_queued_ids)
-            self.cache.keep_only(set(queued))  # printed, cancelled or moved since: out
-            self._unrenderable &= set(queued)
-            missing = [i for i in queued if i not in self.cache and i not in self._unrenderable]
-            for at in range(0, len(missing), AHEAD_CHUNK):
-                if self.wake.is_set() or self.cache.full():
-                    return  # new work or a full cache: the rest is rendered when printed
-                chunk = missing[at : at + AHEAD_CHUNK]
-                rows = await self.db.read(functools.partial(_job_rows, ids=chunk))
-                for n, (job, revision, order_json) in enumerate(rows):
-                    if self.wake.is_set() or self.cache.full():
-                        return
-                    if cache_key(job, revision) is None or order_json is None:
-                        continue
-                    try:
-                        data = render_job(job, order_json, self.printer, self.style)
-                    except Exception:  # reported, and failed, when its turn comes
-                        log.debug("job %d cannot be rendered ahead", job.id, exc_info=True)
-                        self._unrenderable.add(job.id)
-                        continue
-                    self.cache.put(job, revision, data)
-                    if n % 16 == 15:
-                        await asyncio.sleep(0)  # rendering must not hold up the event loop
-        except sqlite3.Error as err:
-            log.warning("printer %s: rendering ahead stopped: %s", self.printer.name, err)
 
     # ---- idle status and failover ---------------------------------------------------------
 
@@ -331,7 +264,7 @@ class PrinterWorker:
         moved = await self.db.write(
             lambda c: failover.move_to_backup(c, self.printer.name, backup), Durability.FULL
         )
-        self.cache.discard(moved)
+        self.tickets.cache.discard(moved)
         if moved:
             log.warning(
                 "printer %s down for %.0f s: %d ticket(s) moved to %s",
@@ -442,7 +375,7 @@ class PrinterWorker:
     async def _next_batch(self) -> list[tuple[Job, bytes]]:
         """The next due batch, rendered and marked running (durably: it may print any moment)."""
         try:
-            known = self.cache.keys()
+            known = self.tickets.cache.keys()
             batch = await self.db.read(lambda c: self._due_batch(c, following=True, known=known))
             rendered = await self._render_batch(batch) if batch else []
         except Exception:  # the batch being printed must still be recorded
@@ -481,7 +414,7 @@ class PrinterWorker:
         for job, revision, read_json in batch:
             if rendered and size >= limit:
                 break
-            data = self.cache.get(job, revision)
+            data = self.tickets.kept(job, revision)
             if data is None:
                 order_json = read_json
                 if order_json is None and job.order_id:  # its kept rendering went meanwhile
@@ -489,7 +422,7 @@ class PrinterWorker:
                         functools.partial(outcomes.order_payload, order_id=job.order_id)
                     )
                 try:
-                    data = render_job(job, order_json, self.printer, self.style)
+                    data = self.tickets.render(job, revision, order_json)
                 except Exception as err:  # RenderError, or a bug an order's content triggers
                     log.error(
                         "printer %s: job %d cannot be rendered: %s",
@@ -500,7 +433,6 @@ class PrinterWorker:
                     )
                     await self._finish([job], "failed", error=str(err), reason="unprintable")
                     continue
-                self.cache.put(job, revision, data)
             rendered.append((job, data))
             size += len(data)
         return rendered
@@ -693,7 +625,7 @@ class PrinterWorker:
         if state == "done":
             self.down_since = None
             self._careful = False
-        self.cache.discard([job.id for job in done])
+        self.tickets.cache.discard([job.id for job in done])
 
         def _write(c: sqlite3.Connection) -> None:
             if state == "done":
@@ -723,34 +655,6 @@ async def _finished(task: asyncio.Task[Any]) -> None:
     current = asyncio.current_task()
     if current is not None and current.cancelling():
         raise asyncio.CancelledError
-
-
-class Queued(NamedTuple):
-    """A queued job, its order's revision, and the order's JSON when it was read."""
-
-    job: Job
-    revision: int | None
-    order_json: str | None
-
-
-def _job_rows(conn: sqlite3.Connection, ids: list[int]) -> list[Queued]:
-    """These jobs with their orders, in job order."""
-    rows = conn.execute(
-        "SELECT jobs.*, orders.revision AS order_revision, orders.payload AS payload FROM jobs"
-        " LEFT JOIN orders ON orders.id = jobs.order_id"
-        f" WHERE jobs.id IN ({','.join('?' * len(ids))}) ORDER BY jobs.id",
-        ids,
-    )
-    return [Queued(Job.from_row(row), row["order_revision"], row["payload"]) for row in rows]
-
-
-def _payloads(conn: sqlite3.Connection, order_ids: list[str]) -> dict[str, str]:
-    """The JSON of these orders, by id."""
-    rows = conn.execute(
-        f"SELECT id, payload FROM orders WHERE id IN ({','.join('?' * len(order_ids))})",
-        order_ids,
-    )
-    return {row[0]: row[1] for row in rows}
 
 
 def _offsets(chunks: list[bytes]) -> list[int]:
