@@ -15,10 +15,7 @@ from drivers.errors import (
     DriverError,
     PermanentDriverError,
 )
-from drivers.escpos.status import PrinterStatus, StatusByteError
-from drivers.realtime import NoStatusAnswer, query_status
-from drivers.transports import PrinterTransport, transport_for
-from edge import jobs, outbox
+from edge import jobs
 from edge.backoff import retry_delay
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
@@ -26,20 +23,15 @@ from edge.jobs import Job
 from edge.printing import failover, outcomes, queue
 from edge.printing.ahead import TicketMaker
 from edge.printing.cache import Key
+from edge.printing.link import NOT_RESPONDING, PrinterLink
 from edge.printing.queue import Queued
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle
 
 log = logging.getLogger(__name__)
 
-#: The printer used to answer status requests and has stopped: stalled, or busy with another
-#: sender (a port-9100 printer serves one connection at a time). Jobs wait, as for a fault.
-NOT_RESPONDING = "not_responding"
 # After the queue empties the connection is kept this long for the next ticket of a rush,
 # then released (the POS may share a port-9100 printer).
 LINGER_S = 1.0
-# A clean status read on the same open connection this recently (typically the check after
-# the previous ticket) is the pre-job check of the next one.
-FRESH_STATUS_S = 0.25
 # In a rush, the due tickets behind the head one go out in the same write, between one
 # "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
 # While the printer takes a batch in, the previous one is recorded done and the next one is
@@ -49,7 +41,7 @@ BATCH_MAX_BYTES = 32 * 1024
 EVENTS_IN_RUSH_S = 0.5
 
 
-class PrinterWorker:
+class PrinterWorker(PrinterLink):
     """Prints the queued jobs of one printer, one at a time, in job order."""
 
     def __init__(
@@ -60,23 +52,14 @@ class PrinterWorker:
         on_events: Callable[[], None],
         wake_printer: Callable[[str], None] = lambda _name: None,
     ) -> None:
-        self.printer = printer
-        self.db = db
+        super().__init__(printer, db, on_events)
         self.style = style
-        self.on_events = on_events
         self.wake_printer = wake_printer
         #: since when (monotonic) this printer has failed to print the job at the head of its
         #: queue; None while it prints
         self.down_since: float | None = None
         self._poll_due = True
         self.wake = asyncio.Event()
-        self.status: PrinterStatus | None = None
-        self.online: bool | None = None
-        self.answers_status = True
-        self.last_error: str | None = None
-        self.transport: PrinterTransport | None = None
-        self._answered_at: float | None = None  # when a status answer was last understood
-        self._clean_at: float | None = None  # monotonic time of the last clean status read
         self._retry_now = False
         self._stopping = False
         self._printing = False
@@ -90,19 +73,6 @@ class PrinterWorker:
         self._events_at = 0.0
 
     # ---- lifecycle ----------------------------------------------------------------------
-
-    def snapshot(self) -> dict[str, Any]:
-        """What `status` reports for this printer."""
-        s = self.status
-        return {
-            "name": self.printer.name,
-            "uri": self.printer.uri,
-            "online": self.online,
-            "paper": s.paper if s else None,
-            "cover_open": s.cover_open if s else None,
-            "answers_status": self.answers_status,
-            "last_error": self.last_error,
-        }
 
     def stop(self) -> None:
         """Finish the job being written, then stop."""
@@ -191,15 +161,6 @@ class PrinterWorker:
         except TimeoutError:
             return False
         return True
-
-    def _fresh_clean_status(self) -> bool:
-        """A clean status read on this very connection moments ago stands for the pre-job check."""
-        return (
-            self.transport is not None
-            and self.transport.is_open
-            and self._clean_at is not None
-            and time.monotonic() - self._clean_at < FRESH_STATUS_S
-        )
 
     async def _idle(self, head: Job | None) -> bool:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
@@ -436,103 +397,6 @@ class PrinterWorker:
             rendered.append((job, data))
             size += len(data)
         return rendered
-
-    async def _connected_status(self) -> str | None:
-        await self._connect()
-        return await self._check_status()
-
-    async def _connect(self) -> None:
-        if self.transport is not None and self.transport.is_open:
-            return
-        self.transport = transport_for(
-            self.printer.uri,
-            connect_timeout=self.printer.connect_timeout_s,
-            write_timeout=self.printer.write_timeout_s,
-        )
-        try:
-            await self.transport.open()
-        except DriverError:
-            self.transport = None
-            await self._set_status(online=False, status=None, error="unreachable")
-            raise
-        self.answers_status = self.transport.bidirectional
-
-    async def _disconnect(self) -> None:
-        self._clean_at = None
-        transport, self.transport = self.transport, None
-        if transport is not None:
-            await transport.close()
-
-    async def _check_status(self, *, after_job: bool = False) -> str | None:
-        """The fault that forbids printing now, or None (also when the printer cannot say).
-
-        After a job the answer also tells that the printer took every byte of it, so it may
-        take as long as a write.
-        """
-        transport = self.transport
-        if transport is None or not self.answers_status:
-            if self.online is not True:
-                await self._set_status(online=True, status=None, error=None)
-            return None
-        try:
-            status = await query_status(
-                transport,
-                self.printer.status_timeout_s,
-                first_timeout=self.printer.write_timeout_s if after_job else None,
-            )
-        except NoStatusAnswer:
-            if after_job or self._answered_recently():
-                log.warning("printer %s answers status no more: stalled or busy", self.printer.name)
-                await self._set_status(online=False, status=None, error=NOT_RESPONDING)
-                return NOT_RESPONDING
-            log.info(
-                "printer %s does not answer status requests; printing blind", self.printer.name
-            )
-            self.answers_status = False
-            await self._set_status(online=True, status=None, error=None)
-            return None
-        except StatusByteError as err:
-            log.warning(
-                "printer %s answered garbage to a status request: %s", self.printer.name, err
-            )
-            await self._set_status(online=True, status=None, error="garbled_status")
-            return None
-        self._answered_at = time.time()
-        self._clean_at = time.monotonic() if status.fault is None else None
-        await self._set_status(online=status.online, status=status, error=status.fault)
-        return status.fault
-
-    def _answered_recently(self) -> bool:
-        """Whether silence now means a stall rather than a model that never answers."""
-        return (
-            self._answered_at is not None
-            and time.time() - self._answered_at < self.printer.silent_after_s
-        )
-
-    async def _set_status(
-        self, *, online: bool, status: PrinterStatus | None, error: str | None
-    ) -> None:
-        changed = online != self.online or (
-            status is not None and (self.status is None or status != self.status)
-        )
-        self.online = online
-        if status is not None:
-            self.status = status
-        self.last_error = error
-        if not changed:
-            return
-        s = self.status
-        data = {
-            "printer": self.printer.name,
-            "online": online,
-            "paper": s.paper if s else None,
-            "cover_open": s.cover_open if s else None,
-            "error": error,
-        }
-        await self.db.write(
-            lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
-        )
-        self.on_events()
 
     # ---- outcomes --------------------------------------------------------------------------
 

@@ -1,0 +1,162 @@
+"""A printer's connection and status, as its worker keeps them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from drivers.errors import DriverError
+from drivers.escpos.status import PrinterStatus, StatusByteError
+from drivers.realtime import NoStatusAnswer, query_status
+from drivers.transports import PrinterTransport, transport_for
+from edge import outbox
+from edge.db import Database, Durability
+from edge.printing.render import PrinterSettings
+
+log = logging.getLogger(__name__)
+
+#: The printer used to answer status requests and has stopped: stalled, or busy with another
+#: sender (a port-9100 printer serves one connection at a time). Jobs wait, as for a fault.
+NOT_RESPONDING = "not_responding"
+# A clean status read on the same open connection this recently (typically the check after
+# the previous ticket) is the pre-job check of the next one.
+FRESH_STATUS_S = 0.25
+
+
+class PrinterLink:
+    """The connection to one printer and what it last said; `printer.status` on change."""
+
+    def __init__(
+        self, printer: PrinterSettings, db: Database, on_events: Callable[[], None]
+    ) -> None:
+        self.printer = printer
+        self.db = db
+        self.on_events = on_events
+        self.status: PrinterStatus | None = None
+        self.online: bool | None = None
+        self.answers_status = True
+        self.last_error: str | None = None
+        self.transport: PrinterTransport | None = None
+        self._answered_at: float | None = None  # when a status answer was last understood
+        self._clean_at: float | None = None  # monotonic time of the last clean status read
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `status` reports for this printer."""
+        s = self.status
+        return {
+            "name": self.printer.name,
+            "uri": self.printer.uri,
+            "online": self.online,
+            "paper": s.paper if s else None,
+            "cover_open": s.cover_open if s else None,
+            "answers_status": self.answers_status,
+            "last_error": self.last_error,
+        }
+
+    def _fresh_clean_status(self) -> bool:
+        """A clean status read on this very connection moments ago stands for the pre-job check."""
+        return (
+            self.transport is not None
+            and self.transport.is_open
+            and self._clean_at is not None
+            and time.monotonic() - self._clean_at < FRESH_STATUS_S
+        )
+
+    async def _connected_status(self) -> str | None:
+        await self._connect()
+        return await self._check_status()
+
+    async def _connect(self) -> None:
+        if self.transport is not None and self.transport.is_open:
+            return
+        self.transport = transport_for(
+            self.printer.uri,
+            connect_timeout=self.printer.connect_timeout_s,
+            write_timeout=self.printer.write_timeout_s,
+        )
+        try:
+            await self.transport.open()
+        except DriverError:
+            self.transport = None
+            await self._set_status(online=False, status=None, error="unreachable")
+            raise
+        self.answers_status = self.transport.bidirectional
+
+    async def _disconnect(self) -> None:
+        self._clean_at = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close()
+
+    async def _check_status(self, *, after_job: bool = False) -> str | None:
+        """The fault that forbids printing now, or None (also when the printer cannot say).
+
+        After a job the answer also tells that the printer took every byte of it, so it may
+        take as long as a write.
+        """
+        transport = self.transport
+        if transport is None or not self.answers_status:
+            if self.online is not True:
+                await self._set_status(online=True, status=None, error=None)
+            return None
+        try:
+            status = await query_status(
+                transport,
+                self.printer.status_timeout_s,
+                first_timeout=self.printer.write_timeout_s if after_job else None,
+            )
+        except NoStatusAnswer:
+            if after_job or self._answered_recently():
+                log.warning("printer %s answers status no more: stalled or busy", self.printer.name)
+                await self._set_status(online=False, status=None, error=NOT_RESPONDING)
+                return NOT_RESPONDING
+            log.info(
+                "printer %s does not answer status requests; printing blind", self.printer.name
+            )
+            self.answers_status = False
+            await self._set_status(online=True, status=None, error=None)
+            return None
+        except StatusByteError as err:
+            log.warning(
+                "printer %s answered garbage to a status request: %s", self.printer.name, err
+            )
+            await self._set_status(online=True, status=None, error="garbled_status")
+            return None
+        self._answered_at = time.time()
+        self._clean_at = time.monotonic() if status.fault is None else None
+        await self._set_status(online=status.online, status=status, error=status.fault)
+        return status.fault
+
+    def _answered_recently(self) -> bool:
+        """Whether silence now means a stall rather than a model that never answers."""
+        return (
+            self._answered_at is not None
+            and time.time() - self._answered_at < self.printer.silent_after_s
+        )
+
+    async def _set_status(
+        self, *, online: bool, status: PrinterStatus | None, error: str | None
+    ) -> None:
+        changed = online != self.online or (
+            status is not None and (self.status is None or status != self.status)
+        )
+        self.online = online
+        if status is not None:
+            self.status = status
+        self.last_error = error
+        if not changed:
+            return
+        s = self.status
+        data = {
+            "printer": self.printer.name,
+            "online": online,
+            "paper": s.paper if s else None,
+            "cover_open": s.cover_open if s else None,
+            "error": error,
+        }
+        await self.db.write(
+            lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
+        )
+        self.on_events()
