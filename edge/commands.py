@@ -115,7 +115,9 @@ def _printer_names(ctx: CommandContext) -> set[str]:
 def _reprint(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
     order_id = _str_arg(args, "order_id", required=True)
     printer = _str_arg(args, "printer", required=False)
-    row = conn.execute("SELECT revision, brand FROM orders WHERE id = ?", (order_id,)).fetchone()
+    row = conn.execute(
+        "SELECT revision, brand, status FROM orders WHERE id = ?", (order_id,)
+    ).fetchone()
     if row is None:
         raise CommandError("not_found", f"no order {order_id}")
     if printer is not None:
@@ -130,18 +132,21 @@ def _reprint(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]
         ]
     if not targets:
         raise CommandError("unroutable", "no printer prints this order's kitchen ticket")
+    # A cancelled order's last word on paper is its cancellation: that is what prints again.
+    ticket = "cancellation" if row["status"] == "cancelled" else "kitchen"
     job_ids = [
         jobs.add_print_job(
             conn,
             printer=p,
-            ticket="kitchen",
+            ticket=ticket,
             order_id=order_id,
             revision=row["revision"],
             reprint=True,
         )
         for p in targets
     ]
-    return {"order_id": order_id, "printers": targets, "jobs": job_ids}, set(targets)
+    result = {"order_id": order_id, "printers": targets, "jobs": job_ids, "ticket": ticket}
+    return result, set(targets)
 
 
 def _print_test(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:

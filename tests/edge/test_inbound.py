@@ -426,6 +426,16 @@ def test_reprint_targets(conn: sqlite3.Connection) -> None:
     assert reprints == [("bar", 1), ("kitchen", 1)]
 
 
+def test_reprint_of_a_cancelled_order_reprints_its_cancellation(conn: sqlite3.Connection) -> None:
+    apply(conn, msg(TOPICS.orders, load_order("ubereats_delivery")))
+    conn.execute("UPDATE jobs SET state = 'done'")
+    apply(conn, msg(TOPICS.orders, load_order("ubereats_delivery", revision=2, status="cancelled")))
+    reply = command(conn, "cmd_1", "reprint", order_id="ord_ue_0001")
+    assert reply["result"]["ticket"] == "cancellation"
+    reprints = [(j.printer, j.ticket) for j in jobs.order_jobs(conn, "ord_ue_0001") if j.reprint]
+    assert reprints == [("kitchen", "cancellation")]
+
+
 def test_reprint_of_unknown_order_is_not_found(conn: sqlite3.Connection) -> None:
     reply = command(conn, "cmd_1", "reprint", order_id="ord_nope")
     assert reply["ok"] is False
