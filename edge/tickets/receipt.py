@@ -140,24 +140,30 @@ def _totals(totals: Totals, words: ReceiptLabels, locale: Locale) -> list[Block]
         blocks.append(Columns(words.discount, money(-totals.discount)))
     if totals.tip:
         blocks.append(Columns(words.tip, money(totals.tip)))
-    added = _tax_is_added(totals)
-    if totals.tax and added:
+    tax = _tax_kind(totals)
+    if totals.tax and tax == "added":
         blocks.append(Columns(words.tax_added, money(totals.tax)))
     if totals.total is not None:
         blocks.append(Columns(words.total, money(totals.total), bold=True, double_height=True))
-    if totals.tax and not added:
-        blocks.append(Columns(words.tax_included, money(totals.tax)))
+    if totals.tax and tax != "added":
+        label = words.tax_included if tax == "included" else words.tax_added
+        blocks.append(Columns(label, money(totals.tax)))
     return blocks
 
 
-def _tax_is_added(totals: Totals) -> bool:
-    """Whether the total is the other amounts plus tax (sales tax) rather than including it."""
-    if not totals.tax or totals.subtotal is None or totals.total is None:
-        return False
+def _tax_kind(totals: Totals) -> str:
+    """"added" when the total is the other amounts plus tax (sales tax), "included" when it is
+    the other amounts (VAT), "unknown" when the amounts say neither (plain "Tax" then)."""
+    if totals.subtotal is None or totals.total is None:
+        return "included"  # partners that leave amounts out are VAT stores
     before_tax = (
         totals.subtotal + (totals.delivery_fee or 0) + (totals.tip or 0) - (totals.discount or 0)
     )
-    return before_tax != totals.total and before_tax + totals.tax == totals.total
+    if before_tax == totals.total:
+        return "included"
+    if before_tax + (totals.tax or 0) == totals.total:
+        return "added"
+    return "unknown"
 
 
 def _payment(payment: Payment, partner: str, words: ReceiptLabels, locale: Locale) -> list[Block]:

@@ -267,6 +267,14 @@ def test_sales_tax_added_to_the_total_is_a_line_before_it() -> None:
     assert "incl. VAT" not in "\n".join(lines)
 
 
+def test_tax_the_amounts_do_not_explain_is_plain_tax_not_vat() -> None:
+    # A tip paid outside the total: neither "plus tax" nor "tax included" adds up.
+    totals = {"subtotal": 2000, "tax": 160, "tip": 300, "total": 2160, "currency": "USD"}
+    lines = receipt_lines(make_order(totals=totals))
+    assert amount_of(lines, "Tax") == "$1.60"
+    assert "incl. VAT" not in "\n".join(lines)
+
+
 def test_order_without_totals_prints_no_totals_section() -> None:
     lines = receipt_lines(make_order(), locale="fr")
     text = "\n".join(lines)
