@@ -152,7 +152,7 @@ def _totals(totals: Totals, words: ReceiptLabels, locale: Locale) -> list[Block]
 
 
 def _tax_kind(totals: Totals) -> str:
-    """"added" when the total is the other amounts plus tax (sales tax), "included" when it is
+    """ "added" when the total is the other amounts plus tax (sales tax), "included" when it is
     the other amounts (VAT), "unknown" when the amounts say neither (plain "Tax" then)."""
     if totals.subtotal is None or totals.total is None:
         return "included"  # partners that leave amounts out are VAT stores

@@ -722,6 +722,33 @@ def test_cancellation_only_where_it_printed(conn: sqlite3.Connection) -> None:
     ]
 
 
+def test_reinstated_after_a_printed_cancellation_prints_updated_and_no_second_receipt(
+    conn: sqlite3.Connection,
+) -> None:
+    life = Lifecycle((*ROUTES, FRONT), release_lead_s=LEAD_S, pos=True)
+    receive(conn, load_order("ubereats_delivery"), life=life)
+    conn.execute("UPDATE jobs SET state = 'done'")
+    receive(conn, load_order("ubereats_delivery", revision=2, status="cancelled"), life=life)
+    conn.execute("UPDATE jobs SET state = 'done' WHERE kind IN ('print', 'void')")
+    intake = receive(conn, load_order("ubereats_delivery", revision=3), life=life)
+    assert intake.printers == {"kitchen"}
+    assert intake.pos
+    assert print_jobs(conn, "ord_ue_0001")[-1] == ("kitchen", "updated", "queued")
+    assert [t for _, t, _ in print_jobs(conn, "ord_ue_0001")].count("receipt") == 1
+    injects = [j for j in jobs.order_jobs(conn, "ord_ue_0001") if j.kind == "inject"]
+    assert [(j.revision, j.state) for j in injects][-1] == (3, "queued")
+
+
+def test_reinstated_before_anything_printed_prints_as_new(conn: sqlite3.Connection) -> None:
+    receive(conn, load_order("ubereats_delivery"))
+    receive(conn, load_order("ubereats_delivery", revision=2, status="cancelled"))
+    receive(conn, load_order("ubereats_delivery", revision=3))
+    assert print_jobs(conn, "ord_ue_0001") == [
+        ("kitchen", "kitchen", "cancelled"),
+        ("kitchen", "kitchen", "queued"),
+    ]
+
+
 def test_back_to_pending_after_printing_then_accepted_prints_updated(
     conn: sqlite3.Connection,
 ) -> None:
