@@ -128,9 +128,9 @@ class PrinterWorker(PrinterLink):
     async def _recover(self) -> None:
         """After an unexpected failure: this printer's jobs left running go back, marked
         REPRINT (they may have printed), to the head of the queue."""
-        await self._disconnect()
         self.tickets.cache.clear()
         try:
+            await self._disconnect()
             await self.db.write(
                 lambda c: jobs.recover_interrupted(c, self.printer.name), Durability.FULL
             )
