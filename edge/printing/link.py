@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -160,3 +162,18 @@ class PrinterLink:
             lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
         )
         self.on_events()
+
+
+async def settle_status_check(task: asyncio.Task[Any]) -> None:
+    """Cancel a status check still running behind a batch and wait for it; a cancel of the
+    caller still goes through."""
+    if task.done():
+        if not task.cancelled():
+            task.exception()  # seen: an error the caller already acted on is not logged again
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, DriverError):
+        await task
+    current = asyncio.current_task()
+    if current is not None and current.cancelling():
+        raise asyncio.CancelledError

@@ -72,6 +72,61 @@ def retried(
     )
 
 
+def describe(failure: DriverError | str) -> tuple[str, str]:
+    """The `reason` and `detail` a print.failed event gives for a failed attempt."""
+    if isinstance(failure, DriverError):
+        return reason_of(failure), str(failure)
+    return failure, failure
+
+
+def attempt_failed(
+    conn: sqlite3.Connection,
+    batch: list[tuple[Job, bool]],
+    printer: str,
+    *,
+    reason: str,
+    detail: str,
+    delay: float,
+    permanent: bool,
+) -> None:
+    """A batch's attempt failed: each job that may have printed (and the head) is retried,
+    REPRINT from now on where bytes may have reached the paper; the others go back untouched.
+    `batch` pairs each job with whether its bytes may have reached the printer."""
+    head = batch[0][0]
+    for job, touched in batch:
+        if job is not head and not touched:
+            requeued(conn, job)
+            continue
+        retried(
+            conn,
+            job,
+            printer,
+            reason=reason,
+            detail=detail,
+            delay=delay,
+            reprint=job.reprint or touched,
+            permanent=permanent,
+        )
+
+
+def requeued_all(conn: sqlite3.Connection, batch: list[Job]) -> None:
+    for job in batch:
+        requeued(conn, job)
+
+
+def failed(
+    conn: sqlite3.Connection,
+    batch: list[Job],
+    printer: str,
+    *,
+    error: str | None,
+    reason: str | None,
+) -> None:
+    """Jobs that can never print (unprintable): `print.failed` with `will_retry: false`."""
+    for job in batch:
+        finished(conn, job, printer, "failed", error=error, reason=reason)
+
+
 def requeued(conn: sqlite3.Connection, job: Job) -> None:
     """A job of a batch that never started: back in the queue exactly as it was.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import itertools
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 from drivers.errors import (
     DriverError,
@@ -23,7 +22,7 @@ from edge.jobs import Job
 from edge.printing import failover, outcomes, queue
 from edge.printing.ahead import TicketMaker
 from edge.printing.cache import Key
-from edge.printing.link import NOT_RESPONDING, PrinterLink
+from edge.printing.link import NOT_RESPONDING, PrinterLink, settle_status_check
 from edge.printing.queue import Queued
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle
 
@@ -284,7 +283,7 @@ class PrinterWorker(PrinterLink):
                 await self._disconnect()
                 await self._finish(confirmed, "done")
                 sent = getattr(err, "sent", len(data))
-                starts = _offsets([d for _, d in rendered])
+                starts = itertools.accumulate((len(d) for _, d in rendered[:-1]), initial=0)
                 # Jobs whose first byte went out may have printed; the others never started.
                 await self._retry(
                     printing, err, may_have_printed=[start < sent for start in starts]
@@ -305,7 +304,7 @@ class PrinterWorker(PrinterLink):
                 await self._disconnect()
                 failure = err
             finally:
-                await _finished(status)
+                await settle_status_check(status)
             if failure is None and self._stopping and following:
                 await self._requeue([job for job, _ in following])  # stop after this batch
                 following = []
@@ -360,12 +359,7 @@ class PrinterWorker(PrinterLink):
 
     async def _requeue(self, batch: list[Job]) -> None:
         """Jobs marked running whose bytes never went out: back in the queue as they were."""
-
-        def _write(c: sqlite3.Connection) -> None:
-            for job in batch:
-                outcomes.requeued(c, job)
-
-        await self.db.write(_write, Durability.FULL)
+        await self.db.write(lambda c: outcomes.requeued_all(c, batch), Durability.FULL)
 
     async def _render_batch(self, batch: list[Queued]) -> list[tuple[Job, bytes]]:
         """The jobs' bytes, up to `_batch_bytes()`; a job that cannot be rendered fails for good."""
@@ -426,10 +420,7 @@ class PrinterWorker(PrinterLink):
 
         A job of the batch that never started goes back to the queue as it was.
         """
-        if isinstance(failure, DriverError):
-            reason, detail = outcomes.reason_of(failure), str(failure)
-        else:
-            reason = detail = failure
+        reason, detail = outcomes.describe(failure)
         head = failed[0]
         delay = (
             self.printer.fault_poll_s
@@ -450,24 +441,18 @@ class PrinterWorker(PrinterLink):
         if any(may_have_printed):
             self._careful = True  # the head job alone next time, until one prints
         permanent = isinstance(failure, PermanentDriverError)
-
-        def _write(c: sqlite3.Connection) -> None:
-            for job, touched in zip(failed, may_have_printed, strict=True):
-                if job is not head and not touched:
-                    outcomes.requeued(c, job)
-                    continue
-                outcomes.retried(
-                    c,
-                    job,
-                    self.printer.name,
-                    reason=reason,
-                    detail=detail,
-                    delay=delay,
-                    reprint=job.reprint or touched,
-                    permanent=permanent,
-                )
-
-        await self.db.write(_write, Durability.FULL)
+        await self.db.write(
+            lambda c: outcomes.attempt_failed(
+                c,
+                list(zip(failed, may_have_printed, strict=True)),
+                self.printer.name,
+                reason=reason,
+                detail=detail,
+                delay=delay,
+                permanent=permanent,
+            ),
+            Durability.FULL,
+        )
         self.on_events()
 
     async def _finish(
@@ -491,14 +476,12 @@ class PrinterWorker(PrinterLink):
             self._careful = False
         self.tickets.cache.discard([job.id for job in done])
 
-        def _write(c: sqlite3.Connection) -> None:
-            if state == "done":
-                outcomes.printed(c, done, self.printer.name)
-                return
-            for job in done:
-                outcomes.finished(c, job, self.printer.name, state, error=error, reason=reason)
-
-        await self.db.write(_write, Durability.FULL)
+        if state == "done":
+            await self.db.write(lambda c: outcomes.printed(c, done, self.printer.name))
+        else:
+            await self.db.write(
+                lambda c: outcomes.failed(c, done, self.printer.name, error=error, reason=reason)
+            )
         now = time.monotonic()
         if in_rush and now - self._events_at < EVENTS_IN_RUSH_S:
             self._events_held = True
@@ -506,25 +489,3 @@ class PrinterWorker(PrinterLink):
         self._events_held = False
         self._events_at = now
         self.on_events()
-
-
-async def _finished(task: asyncio.Task[Any]) -> None:
-    """Cancel a helper task still running and wait for it; a cancel of the caller still goes
-    through."""
-    if task.done():
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, DriverError):
-        await task
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():
-        raise asyncio.CancelledError
-
-
-def _offsets(chunks: list[bytes]) -> list[int]:
-    """Where each chunk starts in their concatenation."""
-    starts, at = [], 0
-    for chunk in chunks:
-        starts.append(at)
-        at += len(chunk)
-    return starts
