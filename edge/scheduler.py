@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 from edge import jobs
 from edge.db import Database, Durability
+from edge.errors import StorageError
 from edge.orders.intake import Intake, Lifecycle, release
 from edge.orders.model import Order
+from edge.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +32,28 @@ class Scheduler:
         self.db = db
         self.life = life
         self.on_released = on_released
-        self.wake = asyncio.Event()
+        self.wake = Wakeup()
 
     async def run(self) -> None:
         """Release due orders until cancelled."""
         while True:
+            mark = self.wake.mark()  # before looking: a release queued meanwhile wakes us
             try:
                 intake = await self.db.write(self._release_due, Durability.FULL)
-            except Exception:  # a bug or a failing disk must not stop the daemon
+                if intake.printers or intake.scheduler:
+                    self.on_released(intake)
+                wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "release"))
+            except StorageError:  # reported once by the storage health; due releases wait
+                await self.db.health.wait_change(ERROR_PAUSE_S)
+                continue
+            except Exception:  # a bug must not stop the daemon
                 log.exception("scheduler: releasing due orders failed; trying again")
                 await asyncio.sleep(ERROR_PAUSE_S)
                 continue
-            if intake.printers or intake.scheduler:
-                self.on_released(intake)
-            wakeup = await self.db.read(lambda c: jobs.next_wakeup(c, "release"))
             timeout = (
                 MAX_SLEEP_S if wakeup is None else min(MAX_SLEEP_S, max(wakeup - time.time(), 0))
             )
-            self.wake.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await self.wake.wait(mark, timeout)
 
     def _release_due(self, conn: sqlite3.Connection) -> Intake:
         intake = Intake()

@@ -21,9 +21,11 @@ from edge.backoff import retry_delay
 from edge.config import PosConfig
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
+from edge.errors import StorageError
 from edge.jobs import Job
 from edge.orders.model import Order, OrderType
 from edge.orders.routing import PrinterRoute, printers_for
+from edge.wakeup import Wakeup
 
 from .base import PosConnector, PosPermanentError, PosTransientError
 from .model import (
@@ -90,7 +92,7 @@ class Injector:
         self.routes = routes
         self.on_events = on_events
         self.wake_printers = wake_printers
-        self.wake = asyncio.Event()
+        self.wake = Wakeup()
         self.menu: Menu | None = None
         self.linked: bool | None = None
         self.last_error: str | None = None
@@ -110,28 +112,29 @@ class Injector:
         self.menu = await self.db.read(_saved_menu)
         async with self.connector:
             while True:
-                if time.time() - self._menu_read_at >= self.pos.menu_refresh_min * 60:
-                    await self._refresh_menu()
-                job = await self.db.read(_head_pos_job)
-                if job is None or job.next_attempt_at > time.time():
-                    await self._idle(job)
-                    continue
                 try:
-                    await self._carry_out(job)
+                    await self._step()
+                except StorageError:  # reported once by the storage health; tried again
+                    await self.db.health.wait_change(RETRY_MAX_S)
                 except Exception:  # a bug must not stop the daemon; the job is tried again
-                    log.exception("pos: job %d failed unexpectedly", job.id)
+                    log.exception("pos: a job failed unexpectedly")
                     await asyncio.sleep(RETRY_MAX_S)
 
-    async def _idle(self, head: Job | None) -> None:
+    async def _step(self) -> None:
+        if time.time() - self._menu_read_at >= self.pos.menu_refresh_min * 60:
+            await self._refresh_menu()
+        mark = self.wake.mark()  # before looking: a job queued meanwhile wakes us
+        job = await self.db.read(_head_pos_job)
+        if job is None or job.next_attempt_at > time.time():
+            await self._idle(job, mark)
+            return
+        await self._carry_out(job)
+
+    async def _idle(self, head: Job | None, mark: int) -> None:
         timeout = self.pos.menu_refresh_min * 60.0
         if head is not None:
             timeout = min(timeout, max(head.next_attempt_at - time.time(), 0.0))
-        self.wake.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self.wake.wait()
-        except TimeoutError:
-            return
+        await self.wake.wait(mark, timeout)
 
     async def _refresh_menu(self) -> None:
         self._menu_read_at = time.time()

@@ -18,6 +18,7 @@ from edge import jobs
 from edge.backoff import retry_delay
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
+from edge.errors import StorageError
 from edge.jobs import Job
 from edge.printing import failover, outcomes, queue
 from edge.printing.ahead import TicketMaker
@@ -25,6 +26,7 @@ from edge.printing.cache import Key
 from edge.printing.link import NOT_RESPONDING, PrinterLink, settle_status_check
 from edge.printing.queue import Queued
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle
+from edge.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class PrinterWorker(PrinterLink):
         #: queue; None while it prints
         self.down_since: float | None = None
         self._poll_due = True
-        self.wake = asyncio.Event()
+        self.wake = Wakeup()
         self._retry_now = False
         self._stopping = False
         self._printing = False
@@ -87,7 +89,16 @@ class PrinterWorker(PrinterLink):
             while not self._stopping:
                 try:
                     await self._step()
-                except Exception:  # a bug or a failing disk must not stop the daemon
+                except StorageError:
+                    # The disk failed a write (reported once, by the storage health): what was
+                    # running may have printed; it goes back marked REPRINT once writes work.
+                    self.last_error = "storage"
+                    self.tickets.cache.clear()
+                    await self._disconnect()
+                    await self.db.write_when_stored(
+                        lambda c: jobs.recover_interrupted(c, self.printer.name)
+                    )
+                except Exception:  # a bug must not stop the daemon
                     log.exception("printer %s: unexpected failure", self.printer.name)
                     self.last_error = "internal_error"
                     await self._recover()
@@ -99,18 +110,19 @@ class PrinterWorker(PrinterLink):
         """Print the due jobs at the head of the queue, or wait for work or for a retry."""
         if self._failover_due():
             await self._fail_over()
+        mark = self.wake.mark()  # before looking: work queued meanwhile wakes us
         job = await self.db.read(self._head_job)
         # Tickets come out in order: while the oldest job waits for its retry (the printer is
         # down), the jobs behind it wait too, unless new work arrived.
         if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
-            if job is None and await self._linger():
+            if job is None and await self._linger(mark):
                 return
             if job is None and self._poll_due:
                 self._poll_due = False
                 await self._poll_idle()
             # Port-9100 printers serve one connection at a time: free it for the POS.
             await self._disconnect()
-            self._retry_now = await self._idle(job)
+            self._retry_now = await self._idle(job, mark)
             self._poll_due = not self._retry_now
             return
         self._retry_now = False
@@ -149,23 +161,16 @@ class PrinterWorker(PrinterLink):
         limit = 1 if self._careful else self.printer.batch_max_jobs
         return queue.due_batch(conn, self.printer.name, limit, following=following, known=known)
 
-    async def _linger(self) -> bool:
+    async def _linger(self, mark: int) -> bool:
         """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
         if self.transport is None or not self.transport.is_open:
             return False
-        self.wake.clear()
-        try:
-            async with asyncio.timeout(LINGER_S):
-                await self.wake.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self.wake.wait(mark, LINGER_S)
 
-    async def _idle(self, head: Job | None) -> bool:
+    async def _idle(self, head: Job | None, mark: int) -> bool:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
-        self.wake.clear()
         if head is not None and self.down_since is not None:
-            await self.tickets.render_ahead(self.db, self.wake.is_set)
+            await self.tickets.render_ahead(self.db, lambda: self.wake.came_since(mark))
         if head is not None:
             wakeup: float | None = head.next_attempt_at
         else:
@@ -176,12 +181,7 @@ class PrinterWorker(PrinterLink):
         if self.printer.backup and self.down_since is not None and head is not None:
             until_failover = self.down_since + self.printer.failover_after_s - time.monotonic()
             timeout = min(timeout, max(until_failover, 0.0))
-        try:
-            async with asyncio.timeout(timeout):
-                await self.wake.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self.wake.wait(mark, timeout)
 
     # ---- idle status and failover ---------------------------------------------------------
 
