@@ -11,6 +11,7 @@ from typing import Any
 
 from edge import jobs, outbox
 from edge.orders.intake import printers_that_printed
+from edge.orders.model import INT64_MAX
 from edge.orders.routing import PrinterRoute, printers_for
 
 
@@ -160,8 +161,14 @@ def _print_test(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, A
 
 def _replay(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
     from_seq = args.get("from_seq")
-    if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 0:
-        raise CommandError("invalid_args", "argument 'from_seq' must be an integer >= 0")
+    if (
+        not isinstance(from_seq, int)
+        or isinstance(from_seq, bool)
+        or not 0 <= from_seq <= INT64_MAX
+    ):
+        raise CommandError(
+            "invalid_args", f"argument 'from_seq' must be an integer from 0 to {INT64_MAX}"
+        )
     (oldest,) = conn.execute("SELECT MIN(seq) FROM events").fetchone()
     count = outbox.mark_unpublished_from(conn, from_seq)
     return {"from_seq": from_seq, "oldest_seq": oldest, "count": count}, set()

@@ -7,6 +7,7 @@ is committed together, and only then are the messages acknowledged (CONTRACT §2
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import time
@@ -15,12 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
+import pydantic_core
 
 from edge import outbox
 from edge.cloud.topics import Topics
 from edge.commands import CommandContext, Reply, run_command
+from edge.db.faults import storage_fault
 from edge.orders.intake import Intake, Lifecycle, apply_order
-from edge.orders.model import Order
+from edge.orders.model import INT64_MAX, Order
+
+log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 256 * 1024
 # An oversized payload is still parsed (up to this) to name the order it rejects.
@@ -74,11 +79,17 @@ def _errors(err: pydantic.ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def parse_json(payload: bytes) -> Any:
+    """Parse JSON from the cloud; ValueError when invalid, nested too deep (pydantic-core
+    stops at 200 levels, where `json` would raise RecursionError) or not UTF-8."""
+    return pydantic_core.from_json(payload)
+
+
 def _readable_id(payload: bytes) -> str | None:
     if len(payload) > _MAX_PARSE_FOR_ID:
         return None
     try:
-        doc = json.loads(payload)
+        doc = parse_json(payload)
     except ValueError:
         return None
     value = doc.get("id") if isinstance(doc, dict) else None
@@ -91,7 +102,7 @@ class EventsAck(pydantic.BaseModel):
     """`in/events-ack`: events up to `seq` are stored by the cloud."""
 
     model_config = pydantic.ConfigDict(strict=True, extra="ignore")
-    seq: int = pydantic.Field(ge=0)
+    seq: int = pydantic.Field(ge=0, le=INT64_MAX)
 
 
 class Command(pydantic.BaseModel):
@@ -108,12 +119,26 @@ Decoded = Order | Command | EventsAck | dict[str, Any] | _Rejected
 
 def decode(topics: Topics, msg: Inbound) -> Decoded:
     """Validate one payload; never raises."""
-    kind = {
+    try:
+        return _decode(topics, msg)
+    except Exception as err:  # a payload must never stop the link: it is rejected like any other
+        log.exception("inbound: decoding a message on %s failed", msg.topic)
+        return _Rejected(
+            _kind(topics, msg.topic), "invalid", [{"msg": f"cannot be decoded: {err!r}"[:200]}]
+        )
+
+
+def _kind(topics: Topics, topic: str) -> str:
+    return {
         topics.orders: "order",
         topics.commands: "command",
         topics.events_ack: "events-ack",
         topics.settings: "settings",
-    }.get(msg.topic, "unknown")
+    }.get(topic, "unknown")
+
+
+def _decode(topics: Topics, msg: Inbound) -> Decoded:
+    kind = _kind(topics, msg.topic)
     if kind == "unknown":
         return _Rejected(
             "unknown", "wrong_topic", [{"msg": f"not a topic of this store: {msg.topic}"}]
@@ -136,7 +161,7 @@ def decode(topics: Topics, msg: Inbound) -> Decoded:
     model = models.get(kind)
     try:
         if model is None:  # settings: any JSON object, kept for the POS link
-            doc = json.loads(msg.payload) if msg.payload else {}
+            doc = parse_json(msg.payload) if msg.payload else {}
             if not isinstance(doc, dict):
                 return _Rejected(kind, "invalid", [{"msg": "settings must be a JSON object"}])
             return doc
@@ -173,26 +198,64 @@ def apply_batch(
     batch: Sequence[tuple[Inbound, Decoded]],
     reply_to: Callable[[Inbound], str],
 ) -> Applied:
-    """Apply decoded messages in arrival order inside the caller's transaction."""
+    """Apply decoded messages in arrival order inside the caller's transaction.
+
+    Each message is applied under its own savepoint: one whose handling raises (a bug, a
+    value SQLite cannot store) is undone alone, rejected and dead-lettered like any invalid
+    payload, so it is acknowledged and never redelivered forever. A storage fault is not the
+    message's doing: it propagates and the whole batch waits, unacknowledged.
+    """
     applied = Applied()
     for msg, item in batch:
-        if isinstance(item, Order):
-            applied.merge(apply_order(conn, item, msg.payload.decode(), settings.life))
-        elif isinstance(item, Command):
-            reply = run_command(conn, settings.commands, item.id, item.name, item.args)
-            applied.printers |= reply.printers
-            applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
-        elif isinstance(item, EventsAck):
-            applied.pruned += _confirm_events(conn, settings, item.seq)
-        elif isinstance(item, _Rejected):
-            _reject(conn, msg, item, applied, reply_to)
-        else:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('cloud_settings', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(item),),
-            )
+        conn.execute("SAVEPOINT message")
+        try:
+            _apply_one(conn, settings, msg, item, applied, reply_to)
+        except Exception as err:
+            if isinstance(err, sqlite3.OperationalError) or storage_fault(err) is not None:
+                raise
+            conn.execute("ROLLBACK TO message")
+            log.exception("inbound: a message on %s could not be applied; rejected", msg.topic)
+            _reject(conn, msg, _unprocessable(settings.topics, msg, err), applied, reply_to)
+        conn.execute("RELEASE message")
     return applied
+
+
+def _apply_one(
+    conn: sqlite3.Connection,
+    settings: InboundSettings,
+    msg: Inbound,
+    item: Decoded,
+    applied: Applied,
+    reply_to: Callable[[Inbound], str],
+) -> None:
+    if isinstance(item, Order):
+        applied.merge(apply_order(conn, item, msg.payload.decode(), settings.life))
+    elif isinstance(item, Command):
+        reply = run_command(conn, settings.commands, item.id, item.name, item.args)
+        applied.printers |= reply.printers
+        applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
+    elif isinstance(item, EventsAck):
+        applied.pruned += _confirm_events(conn, settings, item.seq)
+    elif isinstance(item, _Rejected):
+        _reject(conn, msg, item, applied, reply_to)
+    else:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('cloud_settings', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (json.dumps(item),),
+        )
+
+
+def _unprocessable(topics: Topics, msg: Inbound, err: Exception) -> _Rejected:
+    kind = _kind(topics, msg.topic)
+    rid = _readable_id(msg.payload) if kind in ("order", "command") else None
+    return _Rejected(
+        kind,
+        "unprocessable",
+        [{"msg": f"could not be applied: {err!r}"[:200]}],
+        order_id=rid if kind == "order" else None,
+        command_id=rid if kind == "command" else None,
+    )
 
 
 def _confirm_events(conn: sqlite3.Connection, settings: InboundSettings, seq: int) -> int:
@@ -226,12 +289,21 @@ def _reject(
             time.time(),
         ),
     )
+    log.log(
+        logging.INFO if item.kind == "order" else logging.WARNING,
+        "inbound: %s on %s refused (%s): %s",
+        item.kind,
+        msg.topic,
+        item.reason,
+        _summary(item.errors),
+    )
     if item.kind == "order":
         outbox.add_event(
             conn, "order.rejected", item.order_id, {"reason": item.reason, "errors": item.errors}
         )
     elif item.kind == "command" and item.command_id is not None:
-        reply = Reply.failure(item.command_id, "invalid_command", _summary(item.errors))
+        code = "internal_error" if item.reason == "unprocessable" else "invalid_command"
+        reply = Reply.failure(item.command_id, code, _summary(item.errors))
         applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
 
 

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
 )
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+#: SQLite stores integers as 64-bit signed: a larger one could not even be written down.
+INT64_MAX = 2**63 - 1
+
+# RFC 3339 date-time (section 5.6): the offset is required, a number is not a time.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _rfc3339(value: Any) -> datetime:
+    """Only an RFC 3339 string with an offset is a time (pydantic would also take a number)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-23T18:02:11Z")
+    return datetime.fromisoformat(value.upper())  # ValueError for a day or hour out of range
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def _printable(value: str) -> str:
@@ -26,7 +47,7 @@ def _printable(value: str) -> str:
 DisplayId = Annotated[
     str, StringConstraints(min_length=1, max_length=32), AfterValidator(_printable)
 ]
-Money = Annotated[int, Field(ge=0)]
+Money = Annotated[int, Field(ge=0, le=INT64_MAX)]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
 
 OrderStatus = Literal["pending", "accepted", "cancelled"]
@@ -110,13 +131,13 @@ class Order(_Strict):
     """An order as the cloud sends it on `in/orders`."""
 
     id: Identifier
-    revision: Annotated[int, Field(ge=1)]
+    revision: Annotated[int, Field(ge=1, le=INT64_MAX)]
     status: OrderStatus
     source: Source
     brand: Annotated[str, StringConstraints(max_length=100)] | None = None
     type: OrderType
-    placed_at: AwareDatetime
-    scheduled_for: AwareDatetime | None = None
+    placed_at: Timestamp
+    scheduled_for: Timestamp | None = None
     prep_time_min: Annotated[int, Field(ge=0, le=10_000)] | None = None
     customer: Customer | None = None
     items: Annotated[list[Item], Field(min_length=1, max_length=200)]
