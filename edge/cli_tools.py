@@ -47,6 +47,58 @@ def _check_database(config: Config) -> dict[str, Any]:
     )
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _check_storage(config: Config, live: dict[str, Any] | None) -> dict[str, Any]:
+    """Free space and database size, with a verdict; the daemon's storage state if it runs."""
+    from edge.storage import MIB, disk_space, reserve_path
+
+    path = Path(config.database.path)
+    folder = path.parent  # or the nearest folder that exists, before the first start
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        space = disk_space(folder / path.name)
+    except OSError as err:
+        return _check("storage", False, f"{folder}: {err}", "check the disk (dmesg)")
+    reserve = int(config.database.reserve_mb * MIB)
+    in_place = reserve == 0 or reserve_path(path).exists()
+    share = space.free_bytes / space.total_bytes if space.total_bytes else 0.0
+    detail = (
+        f"{_size(space.free_bytes)} free of {_size(space.total_bytes)} ({share:.0%}); "
+        f"database {_size(space.database_bytes)}; "
+        f"reserve {_size(reserve)} {'in place' if in_place else 'GIVEN BACK'}"
+    )
+    state = (live or {}).get("storage") or {}
+    if state.get("state") not in (None, "ok"):
+        fixes = {
+            "full": "free disk space (journalctl --vacuum-size=100M, old files); orders wait at "
+            "the broker and flow again by themselves",
+            "read_only": "the filesystem went read-only: check dmesg, fsck, reboot",
+            "io_error": "the disk fails: check dmesg, replace the SD card/disk",
+            "corrupt": "stop the daemon and follow its log's advice (restore or .recover)",
+        }
+        return _check(
+            "storage",
+            False,
+            f"daemon reports {state['state']} since {state.get('since')}: {detail}",
+            fixes.get(state["state"], "check the disk"),
+        )
+    if space.read_only:
+        return _check("storage", False, f"read-only filesystem: {detail}", "check dmesg, fsck")
+    if space.free_bytes < 2 * reserve + 64 * MIB or share < 0.05:
+        return _check(
+            "storage", None, f"low on space: {detail}", "free disk space before it fills up"
+        )
+    return _check("storage", True, detail)
+
+
 async def _check_broker(config: Config) -> dict[str, Any]:
     cloud = config.cloud
     if cloud is None:
@@ -109,6 +161,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
     from edge.cli_printers import probe
 
     checks = [_check_database(config), await _check_broker(config)]
+    live: dict[str, Any] | None = None
     try:
         reply = await control.call(config.control_socket_path, "status", timeout=5.0)
         live = reply.get("result") or {}
@@ -134,6 +187,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
     except control.ControlAccessError as err:
         checks.append(_check("daemon", None, str(err), "sudo edge doctor"))
         states = {}
+    checks.insert(1, _check_storage(config, live))
     for p in config.printers:
         state = states.get(p.name)
         if state is None or state.get("online") is None:

@@ -23,7 +23,7 @@ from edge.control import ControlServer
 from edge.db import Database, Durability
 from edge.errors import EdgeError
 from edge.housekeeping import Housekeeping
-from edge.ids import ulid
+from edge.ids import ulid, utc_now_rfc3339
 from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
 from edge.pos import connector_for
@@ -31,6 +31,7 @@ from edge.pos.injector import Injector
 from edge.printing.render import PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
 from edge.scheduler import Scheduler
+from edge.storage import MIB, StorageWatch
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,11 @@ class Daemon:
         self.config = config
         self.started = time.time()
         self.db = Database(config.database.path)
+        self.storage = StorageWatch(
+            self.db,
+            reserve_bytes=int(config.database.reserve_mb * MIB),
+            interval_s=config.database.check_interval_s,
+        )
         self.routes = [
             PrinterRoute(p.name, tuple(p.roles), tuple(p.brands), p.copies) for p in config.printers
         ]
@@ -159,6 +165,7 @@ class Daemon:
             offline=cloud is None,
         )
         self.stopping = asyncio.Event()
+        self._serving = False
 
     # ---- wiring ---------------------------------------------------------------------------
 
@@ -201,6 +208,19 @@ class Daemon:
                 "last_error": link.last_error if link else None,
             },
             "pos": self.injector.snapshot() if self.injector else {"kind": "none"},
+            "storage": self._storage_snapshot(),
+        }
+
+    def _storage_snapshot(self) -> dict[str, Any]:
+        state = self.db.health.state
+        space = self.storage.last
+        return {
+            "state": state.label,
+            "since": utc_now_rfc3339(state.since) if state.since else None,
+            "detail": state.detail or None,
+            "free_bytes": space.free_bytes if space else None,
+            "database_bytes": space.database_bytes if space else None,
+            "durability": self.db.durability,
         }
 
     async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -221,11 +241,22 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
         with _single_instance(self.config.database.path):
-            await self._run()
+            starting = asyncio.create_task(self._start(), name="start-up")
+            stop = asyncio.create_task(self.stopping.wait(), name="stop-signal")
+            await asyncio.wait([starting, stop], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not self._serving:
+                # Stopped while start-up waits out a storage fault: nothing was taken yet.
+                starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
 
-    async def _run(self) -> None:
-        async with self.db:
-            interrupted = await self.db.write(jobs.recover_interrupted, Durability.FULL)
+    async def _start(self) -> None:
+        async with self.db, asyncio.TaskGroup() as tg:
+            # First, so that start-up itself rides out a full or failing disk (it waits,
+            # holding its place, rather than refusing to start and print what is held).
+            storage = tg.create_task(self.storage.run(), name="storage")
+            interrupted = await self.db.write_when_stored(jobs.recover_interrupted)
             for job in interrupted:
                 log.warning(
                     "job %d (%s %s) was interrupted; it will be retried",
@@ -233,7 +264,7 @@ class Daemon:
                     job.kind,
                     job.order_id or "",
                 )
-            device_id = await self.db.write(_device_id, Durability.FULL)
+            device_id = await self.db.write_when_stored(_device_id)
             broker = broker_settings(self.config)
             if broker is not None:
                 cloud = self.config.cloud
@@ -253,6 +284,7 @@ class Daemon:
                     ),
                     self._applied,
                 )
+                self.db.health.listen(self.link.storage_changed)
             log.info(
                 "store-edge %s serving store %s: %d printer(s), cloud %s",
                 __version__,
@@ -260,28 +292,28 @@ class Daemon:
                 len(self.workers),
                 "on" if self.link else "off",
             )
-            async with asyncio.TaskGroup() as tg:
-                tasks = [
-                    tg.create_task(w.run(), name=f"printer-{name}")
-                    for name, w in self.workers.items()
-                ]
-                background = [
-                    tg.create_task(self.scheduler.run(), name="scheduler"),
-                    *(
-                        [tg.create_task(self.injector.run(), name="pos")]
-                        if self.injector is not None
-                        else []
-                    ),
-                    tg.create_task(self.housekeeping.run(), name="housekeeping"),
-                    tg.create_task(
-                        ControlServer(self.config.control_socket_path, self._control).run(),
-                        name="control",
-                    ),
-                ]
-                if self.link is not None:
-                    background.append(tg.create_task(self.link.run(), name="cloud-link"))
-                await self.stopping.wait()
-                await self._shutdown(tasks, background)
+            self._serving = True  # from here a stop is the orderly shutdown below
+            tasks = [
+                tg.create_task(w.run(), name=f"printer-{name}") for name, w in self.workers.items()
+            ]
+            background = [
+                storage,
+                tg.create_task(self.scheduler.run(), name="scheduler"),
+                *(
+                    [tg.create_task(self.injector.run(), name="pos")]
+                    if self.injector is not None
+                    else []
+                ),
+                tg.create_task(self.housekeeping.run(), name="housekeeping"),
+                tg.create_task(
+                    ControlServer(self.config.control_socket_path, self._control).run(),
+                    name="control",
+                ),
+            ]
+            if self.link is not None:
+                background.append(tg.create_task(self.link.run(), name="cloud-link"))
+            await self.stopping.wait()
+            await self._shutdown(tasks, background)
 
     async def _shutdown(
         self, printer_tasks: list[asyncio.Task[None]], background: list[asyncio.Task[None]]

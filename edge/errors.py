@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.db.faults import StorageFault
+
 
 class EdgeError(Exception):
     """Base of every error the daemon raises on purpose."""
@@ -21,3 +26,15 @@ class DatabaseError(PermanentError):
 
 class DaemonNotRunningError(EdgeError):
     """The local control socket does not answer."""
+
+
+class StorageError(DatabaseError):
+    """The disk under the database failed a write (full, read-only, failing, corrupt).
+
+    Nothing of the failed transaction was kept; the work is tried again once the disk
+    recovers (`edge.db.health.StorageHealth`).
+    """
+
+    def __init__(self, message: str, fault: StorageFault) -> None:
+        super().__init__(message)
+        self.fault = fault

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from edge import outbox
 from edge.db import Database, Durability
+from edge.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,12 @@ class Housekeeping:
                     await self._quiet()
             except TimeoutError:
                 pass
-            await self.maintain()
+            try:
+                await self.maintain()
+            except StorageError:
+                pass  # reported once by the storage health; pruning waits for the next pass
+            except Exception:  # maintenance must never stop the daemon
+                log.exception("housekeeping: maintenance failed")
 
     async def _quiet(self) -> None:
         while True:

@@ -22,7 +22,8 @@ from edge.cloud.inbound import Applied, Inbound, InboundSettings, apply_batch, d
 from edge.cloud.topics import Topics
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
-from edge.errors import EdgeError
+from edge.db.health import StorageState
+from edge.errors import EdgeError, StorageError
 from edge.ids import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class CloudLink:
         self._receive_task: asyncio.Task[None] | None = None
         self._intake_open = True
         self._in_batch = False
+        self._presence_changed = asyncio.Event()
 
     # ---- connection management -------------------------------------------------------
 
@@ -96,6 +98,9 @@ class CloudLink:
             "boot_id": self.identity.boot_id,
             "version": self.identity.version,
             "at": at,
+            # Not durable, so it can be told while the disk is full: ok | full | read_only |
+            # io_error | corrupt (README "Storage faults").
+            "storage": self.db.health.state.label,
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -146,6 +151,7 @@ class CloudLink:
             try:
                 async with client:
                     self._client = client
+                    acks.no_delay(client)
                     backoff.reset()
                     await self._serve(client, connected_at)
             except aiomqtt.MqttError as err:
@@ -179,7 +185,7 @@ class CloudLink:
                 conn, "edge.connected", None, {"last_seq": last, "version": self.identity.version}
             )
 
-        await self.db.write(_connected)
+        await self._write_when_stored(_connected)
         self.connected = True
         self.last_error = None
         log.info("cloud link: connected to %s", self.broker.host)
@@ -188,11 +194,36 @@ class CloudLink:
             async with asyncio.TaskGroup() as tg:
                 self._receive_task = tg.create_task(self._receive(client), name="cloud-receive")
                 tg.create_task(self._publish_outbox(client), name="cloud-outbox")
+                tg.create_task(self._publish_presence(client, connected_at), name="cloud-presence")
         except BaseExceptionGroup as group:
             lost = group.subgroup(aiomqtt.MqttError)
             if lost is not None and lost.exceptions:
                 raise aiomqtt.MqttError(str(lost.exceptions[0])) from group
             raise
+
+    def storage_changed(self, before: StorageState, after: StorageState) -> None:
+        """Tell the cloud at once (presence) that the disk failed or recovered."""
+        self._presence_changed.set()
+
+    async def _publish_presence(self, client: aiomqtt.Client, connected_at: str) -> None:
+        while True:
+            await self._presence_changed.wait()
+            self._presence_changed.clear()
+            await client.publish(
+                self.topics.presence,
+                self._presence(online=True, at=connected_at),
+                qos=1,
+                retain=True,
+            )
+
+    async def _write_when_stored(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """A durable write that waits out a storage fault (the connection stays up)."""
+        while True:
+            await self.db.health.wait_ok()
+            try:
+                return await self.db.write(fn, Durability.FULL)
+            except StorageError:
+                continue  # the fault is reported; wait for the recovery
 
     async def say_goodbye(self) -> None:
         """On clean shutdown: flush what we can, then presence offline before disconnecting."""
@@ -232,7 +263,8 @@ class CloudLink:
         """Take no new messages; a batch being committed is finished and acknowledged."""
         self._intake_open = False
         task = self._receive_task
-        if task is not None and not self._in_batch:
+        # A batch waiting out a storage fault is not acknowledged: the broker keeps it.
+        if task is not None and (not self._in_batch or not self.db.health.ok):
             task.cancel()
 
     async def _apply(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
@@ -241,9 +273,10 @@ class CloudLink:
             msg = _to_inbound(m)
             decoded.append((msg, decode(self.topics, msg)))
         crash_point("before_commit")
-        applied = await self.db.write(
-            lambda conn: apply_batch(conn, self.inbound, decoded, self._reply_topic),
-            Durability.FULL,
+        # While the disk is in fault the batch waits, unacknowledged, and no further message
+        # is taken: the broker holds them (Receive Maximum bounds what is in flight).
+        applied: Applied = await self._write_when_stored(
+            lambda conn: apply_batch(conn, self.inbound, decoded, self._reply_topic)
         )
         crash_point("after_commit")
         for m in batch:  # in arrival order, as MQTT requires
@@ -286,7 +319,11 @@ class CloudLink:
                     for e in events
                 )
             )
-            await self.db.write(_marker([e.seq for e in events]), Durability.NORMAL)
+            try:
+                await self.db.write(_marker([e.seq for e in events]), Durability.NORMAL)
+            except StorageError:
+                # Published but not marked: they go out again (at least once) after the fault.
+                await self.db.health.wait_ok()
 
 
 def _properties(packet_type: int) -> Properties:

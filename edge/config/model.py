@@ -236,6 +236,19 @@ class DatabaseConfig(_Section):
         default=Path("/var/lib/store-edge/edge.db"),
         description="SQLite file; created with its parents if missing.",
     )
+    reserve_mb: float = Field(
+        default=8.0,
+        ge=0,
+        le=4096,
+        description="Extension. Disk space set aside (a file beside the database) and given back "
+        "when the disk fills, so tickets already held can still be recorded as printed.",
+    )
+    check_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Extension. How often free space is checked, and a failed disk retried.",
+    )
 
     @field_validator("path", mode="before")
     @classmethod

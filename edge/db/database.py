@@ -8,8 +8,10 @@ statements inside each other's transactions, and a batch of orders costs one hop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -17,11 +19,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from edge.db.faults import StorageFault, storage_fault
+from edge.db.health import StorageHealth
 from edge.db.migrations import migrate
-from edge.errors import DatabaseError
+from edge.errors import DatabaseError, StorageError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# A write waiting out a storage fault tries again at least this often.
+STORAGE_RETRY_S = 5.0
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class Durability(enum.Enum):
@@ -33,11 +47,39 @@ class Durability(enum.Enum):
     NORMAL = "NORMAL"
 
 
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def _settings(conn: sqlite3.Connection) -> dict[str, str]:
+    """What makes an acknowledged commit durable, as SQLite reports it in force."""
+    (journal,) = conn.execute("PRAGMA journal_mode").fetchone()
+    if str(journal).lower() != "wal":
+        raise DatabaseError(f"journal_mode is {journal}: WAL could not be set")
+    (sync,) = conn.execute("PRAGMA synchronous").fetchone()
+    return {"journal_mode": str(journal).lower(), "synchronous": _SYNCHRONOUS.get(sync, str(sync))}
+
+
+class DatabaseCorruptError(DatabaseError):
+    """The database file is damaged: the daemon refuses it rather than start afresh."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"database {path} is damaged ({detail}). store-edge will not start on it: a new "
+            "database would drop the orders it holds. Fix: stop the service, copy "
+            f"{path}* somewhere safe, then restore a backup, or salvage it with "
+            f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` and move "
+            f"{path}.recovered to {path} (remove {path}-wal and {path}-shm)."
+        )
+        self.path = path
+
+
 class Database:
     """The daemon's SQLite file; use as `async with Database(path) as db`."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, health: StorageHealth | None = None) -> None:
         self.path = Path(path)
+        #: a write that fails for the disk's sake is reported here (and raised as StorageError)
+        self.health = health or StorageHealth()
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         # Reads run on a second connection and thread: WAL lets them proceed while a write
@@ -46,6 +88,8 @@ class Database:
         self._reader: sqlite3.Connection | None = None
         self._sync: Durability | None = None
         self._thread_ident: int | None = None
+        #: journal mode and synchronous level of acknowledged commits, as read back at open
+        self.durability: dict[str, str] = {}
 
     async def __aenter__(self) -> Database:
         await self.open()
@@ -55,14 +99,24 @@ class Database:
         await self.close()
 
     async def open(self) -> None:
-        """Open the file (creating parents), switch to WAL and apply migrations."""
+        """Open the file (creating parents), switch to WAL, check it and apply migrations.
+
+        A damaged file is refused with DatabaseCorruptError: starting afresh beside it would
+        drop every order it holds.
+        """
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db")
         self._read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db-read")
         try:
             await self._submit(self._open_sync)
             await asyncio.get_running_loop().run_in_executor(self._read_executor, self._open_reader)
         except sqlite3.Error as err:
+            await self.close()
+            if storage_fault(err) is StorageFault.CORRUPT:
+                raise DatabaseCorruptError(self.path, str(err)) from err
             raise DatabaseError(f"cannot open database {self.path}: {err}") from err
+        except BaseException:
+            await self.close()
+            raise
 
     def _open_reader(self) -> None:
         reader = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -74,13 +128,19 @@ class Database:
     def _open_sync(self) -> None:
         self._thread_ident = threading.get_ident()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        self._conn = conn
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
-        self._conn = conn
+        if existed:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise DatabaseCorruptError(self.path, "; ".join(problems))
         self._set_sync(Durability.FULL)
+        self.durability = _settings(conn)
         migrate(conn)
 
     def _set_sync(self, durability: Durability) -> None:
@@ -107,7 +167,8 @@ class Database:
         def _close() -> None:
             if self._conn is not None:
                 try:
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    with contextlib.suppress(sqlite3.Error):  # a full or failing disk
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     self._conn.close()
                     self._conn = None
@@ -128,8 +189,8 @@ class Database:
             return await asyncio.get_running_loop().run_in_executor(
                 self._read_executor, self._read_sync, fn
             )
-        except sqlite3.OperationalError as err:
-            raise DatabaseError(f"database read failed: {err}") from err
+        except sqlite3.Error as err:
+            raise self._translate("read", err) from err
 
     def _read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         assert self._reader is not None
@@ -141,8 +202,32 @@ class Database:
         """Run `fn(conn)` inside one IMMEDIATE transaction; commit, or roll back on error."""
         try:
             return await self._submit(self._write_sync, fn, durability)
-        except sqlite3.OperationalError as err:
-            raise DatabaseError(f"database write failed: {err}") from err
+        except sqlite3.Error as err:
+            raise self._translate("write", err) from err
+
+    def _translate(self, what: str, err: sqlite3.Error) -> Exception:
+        """A storage fault (reported to `health`), an operational error, or `err` itself
+        (a constraint or a value SQLite cannot take: the caller's bug or bad input)."""
+        fault = storage_fault(err)
+        if fault is StorageFault.IO_ERROR and _read_only(self.path.parent):
+            fault = StorageFault.READ_ONLY  # what the I/O error really is (EROFS)
+        if fault is not None:
+            self.health.report(fault, str(err))
+            return StorageError(f"database {what} failed: {err}", fault)
+        if isinstance(err, sqlite3.OperationalError):
+            return DatabaseError(f"database {what} failed: {err}")
+        return err
+
+    async def write_when_stored(
+        self, fn: Callable[[sqlite3.Connection], T], durability: Durability = Durability.FULL
+    ) -> T:
+        """`write`, waiting out a storage fault: tried again whenever the storage state
+        changes, and every STORAGE_RETRY_S."""
+        while True:
+            try:
+                return await self.write(fn, durability)
+            except StorageError:
+                await self.health.wait_change(STORAGE_RETRY_S)
 
     def _write_sync(self, fn: Callable[[sqlite3.Connection], T], durability: Durability) -> T:
         conn = self._conn
@@ -156,8 +241,12 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], 
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (SQLITE_FULL): a second ROLLBACK
+        # would raise and hide the real error.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result

@@ -608,6 +608,7 @@ async def test_doctor_passes_on_a_healthy_store(store: Store) -> None:
     assert set(checks) == {
         "config",
         "database",
+        "storage",
         "broker",
         "daemon",
         "printer kitchen",
@@ -615,7 +616,7 @@ async def test_doctor_passes_on_a_healthy_store(store: Store) -> None:
         "clock",
     }
     assert result.returncode == 0, checks
-    for name in ("config", "database", "broker", "daemon", "printer kitchen"):
+    for name in ("config", "database", "storage", "broker", "daemon", "printer kitchen"):
         assert checks[name]["ok"] is True, checks[name]
 
     human = await edge_async("doctor", *store.cfg)
