@@ -21,7 +21,7 @@ from edge.commands import CommandContext, run_command
 from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
 from edge.control import ControlServer
 from edge.db import Database, Durability
-from edge.errors import EdgeError
+from edge.errors import EdgeError, StorageError
 from edge.housekeeping import Housekeeping
 from edge.ids import ulid, utc_now_rfc3339
 from edge.orders.intake import Intake, Lifecycle
@@ -252,7 +252,27 @@ class Daemon:
                 await starting
 
     async def _start(self) -> None:
-        async with self.db, asyncio.TaskGroup() as tg:
+        await self._open_database()
+        try:
+            await self._serve()
+        finally:
+            await self.db.close()
+
+    async def _open_database(self) -> None:
+        """Open the database, waiting out a full or failing disk: a daemon that exits would be
+        given up by systemd after a few restarts, and print nothing once room returns."""
+        while True:
+            try:
+                await self.db.open()
+            except StorageError:
+                if await self.storage.give_back_reserve():
+                    continue
+                await self.db.health.wait_change(self.storage.interval_s)
+            else:
+                return
+
+    async def _serve(self) -> None:
+        async with asyncio.TaskGroup() as tg:
             # First, so that start-up itself rides out a full or failing disk (it waits,
             # holding its place, rather than refusing to start and print what is held).
             storage = tg.create_task(self.storage.run(), name="storage")

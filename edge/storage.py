@@ -117,7 +117,7 @@ class StorageWatch:
         if fault is StorageFault.CORRUPT or space.read_only:
             return  # a human repairs it / the filesystem is still read-only
         if fault is StorageFault.FULL:
-            await self._release_reserve()
+            await self.give_back_reserve()
             if space.free_bytes < self.resume_bytes:
                 return
         if not await self._keep_reserve():
@@ -127,6 +127,7 @@ class StorageWatch:
             await self.db.write(partial(_recovered, state=state), Durability.FULL)
         except StorageError:
             return  # still failing; reported, looked at again later
+        log.info("storage: %.1f MiB free, the reserve is back", space.free_bytes / MIB)
         self.health.recovered()
 
     def _report(self, err: OSError) -> None:
@@ -147,14 +148,17 @@ class StorageWatch:
             return False
         return True
 
-    async def _release_reserve(self) -> None:
+    async def give_back_reserve(self) -> bool:
+        """Delete the reserve file, so its room serves the database; whether there was one."""
         try:
             released = await asyncio.to_thread(_remove, self.reserve)
         except OSError as err:
             log.warning("storage: cannot give the reserve back: %s", err)
-            return
+            return False
         if released:
             log.warning("storage: reserve of %.1f MiB given back", self.reserve_bytes / MIB)
+            self.health.room_made()
+        return released
 
 
 def _make_reserve(path: Path, size: int) -> None:

@@ -31,11 +31,21 @@ log = logging.getLogger(__name__)
 STORAGE_RETRY_S = 5.0
 
 
-def _read_only(folder: Path) -> bool:
+# SQLite reports a full disk met while making its -wal or -shm file as an I/O error.
+_NEARLY_FULL_BYTES = 64 * 1024
+
+
+def _what_io_error_is(folder: Path) -> StorageFault:
+    """An I/O error on a read-only or full filesystem is that, not a failing device."""
     try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        st = os.statvfs(folder)
     except OSError:
-        return False
+        return StorageFault.IO_ERROR
+    if st.f_flag & os.ST_RDONLY:
+        return StorageFault.READ_ONLY
+    if st.f_bavail * st.f_frsize < _NEARLY_FULL_BYTES:
+        return StorageFault.FULL
+    return StorageFault.IO_ERROR
 
 
 class Durability(enum.Enum):
@@ -106,6 +116,7 @@ class Database:
         """
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db")
         self._read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-db-read")
+        self._sync = None  # a new connection: set its synchronous level again
         try:
             await self._submit(self._open_sync)
             await asyncio.get_running_loop().run_in_executor(self._read_executor, self._open_reader)
@@ -113,6 +124,9 @@ class Database:
             await self.close()
             if storage_fault(err) is StorageFault.CORRUPT:
                 raise DatabaseCorruptError(self.path, str(err)) from err
+            translated = self._translate("open", err)
+            if isinstance(translated, DatabaseError):
+                raise translated from err
             raise DatabaseError(f"cannot open database {self.path}: {err}") from err
         except BaseException:
             await self.close()
@@ -209,8 +223,8 @@ class Database:
         """A storage fault (reported to `health`), an operational error, or `err` itself
         (a constraint or a value SQLite cannot take: the caller's bug or bad input)."""
         fault = storage_fault(err)
-        if fault is StorageFault.IO_ERROR and _read_only(self.path.parent):
-            fault = StorageFault.READ_ONLY  # what the I/O error really is (EROFS)
+        if fault is StorageFault.IO_ERROR:
+            fault = _what_io_error_is(self.path.parent)
         if fault is not None:
             self.health.report(fault, str(err))
             return StorageError(f"database {what} failed: {err}", fault)

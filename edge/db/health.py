@@ -74,15 +74,22 @@ class StorageHealth:
             time.time() - (before.since or time.time()),
         )
 
+    def room_made(self) -> None:
+        """Space was given back (the reserve): writes waiting out the fault try again now."""
+        self._wake_waiters()
+
     def _set(self, state: StorageState) -> None:
         before, self.state = self.state, state
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._wake_waiters()
         for callback in self._listeners:
             callback(before, state)
 
+    def _wake_waiters(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     async def wait_change(self, timeout: float | None = None) -> bool:
-        """Until the state changes (True) or `timeout` (False)."""
+        """Until the state changes or room is made (True), or `timeout` (False)."""
         changed = self._changed
         try:
             async with asyncio.timeout(timeout):

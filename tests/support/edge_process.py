@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,13 @@ def write_config(
     locale: str = "en",
     release_lead_min: int = 30,
     cloud: dict[str, Any] | None = None,
+    database: dict[str, Any] | None = None,
 ) -> Path:
-    """An edge.toml with test-sized timings (fast reconnects and retries)."""
+    """An edge.toml with test-sized timings (fast reconnects and retries).
+
+    The database is `edge.db` beside the config unless `database` says otherwise.
+    """
+    db_settings = {"path": path.parent / "edge.db", **(database or {})}
     lines = [
         "[store]",
         f'id = "{store}"',
@@ -40,7 +46,7 @@ def write_config(
         f'locale = "{locale}"',
         "",
         "[database]",
-        f"path = {toml_value(path.parent / 'edge.db')}",
+        *(f"{k} = {toml_value(v)}" for k, v in db_settings.items()),
         "",
         "[orders]",
         f"release_lead_min = {release_lead_min}",
@@ -133,8 +139,14 @@ class EdgeProcess:
         """The daemon's log so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def db_path(self) -> Path:
+        """The daemon's database file, as its config names it."""
+        doc = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        return Path(doc["database"]["path"])
+
     def db(self) -> sqlite3.Connection:
         """The daemon's SQLite file, for asserting what survived."""
-        conn = sqlite3.connect(self.config.parent / "edge.db")
+        conn = sqlite3.connect(self.db_path)
         conn.row_factory = sqlite3.Row
         return conn
