@@ -81,6 +81,12 @@ class PrinterTransport(abc.ABC):
         else:
             _unanswered.pop(self.stream_key, None)
 
+    async def wait_taken(self) -> None:
+        """Until the device has taken every byte written (as far as this transport can
+        tell); WriteTimeoutError when it takes nothing for `write_timeout`. What a printer
+        that cannot answer status requests is judged by before a ticket counts as printed."""
+        return
+
     async def drain_input(self) -> None:
         """Discard bytes the device sent that nobody asked for (late status answers)."""
         while await self.read(64, 0.0):

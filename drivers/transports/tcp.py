@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import socket
+import struct
+import termios
 from urllib.parse import urlsplit
 
 from drivers.errors import (
@@ -17,6 +20,15 @@ from drivers.transports.base import PrinterTransport
 # How often a blocked write looks whether the kernel took more bytes (asyncio says nothing
 # until its buffer is empty): a stall is seen at most this much after `write_timeout`.
 _PROGRESS_CHECK_S = 0.25
+# The first look whether the printer acknowledged everything comes this soon (on a LAN an
+# ACK takes about a millisecond), then less and less often.
+_ACK_POLL_MIN_S = 0.002
+
+
+def _unacknowledged(fd: int) -> int:
+    """Bytes written on the socket that the peer has not acknowledged (SIOCOUTQ)."""
+    buf = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4)
+    return int(struct.unpack("i", buf)[0])
 
 
 class TcpTransport(PrinterTransport):
@@ -92,6 +104,41 @@ class TcpTransport(PrinterTransport):
                 f"{len(data)} bytes",
                 sent,
             )
+
+    async def wait_taken(self) -> None:
+        """Until the printer acknowledged every byte (TCP ACK: the data is in its buffer).
+
+        A printer that stalled with room left in its receive window still acknowledges; one
+        whose window is full does not, and the wait ends in WriteTimeoutError.
+        """
+        writer = self._writer
+        sock = writer.get_extra_info("socket") if writer is not None else None
+        if writer is None or sock is None:
+            raise ConnectionLostError("not connected")
+        loop = asyncio.get_running_loop()
+        least: int | None = None
+        progress_at = loop.time()
+        pause = _ACK_POLL_MIN_S
+        while True:
+            try:
+                pending = _unacknowledged(sock.fileno())
+            except OSError as err:
+                self._abort()
+                raise ConnectionLostError(f"connection lost: {err}", least or 0) from err
+            if pending == 0:
+                return
+            now = loop.time()
+            if least is None or pending < least:
+                least, progress_at = pending, now
+            elif now - progress_at >= self.write_timeout:
+                self._abort()
+                raise WriteTimeoutError(
+                    f"printer acknowledged nothing for {self.write_timeout:g} s, "
+                    f"{pending} bytes unacknowledged",
+                    pending,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _PROGRESS_CHECK_S)
 
     @staticmethod
     def _sent(writer: asyncio.StreamWriter, data: bytes) -> int:

@@ -15,6 +15,7 @@ from drivers.realtime import NoStatusAnswer, query_status
 from drivers.transports import PrinterTransport, transport_for
 from edge import outbox
 from edge.db import Database, Durability
+from edge.printing import answering
 from edge.printing.render import PrinterSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class PrinterLink:
         self.transport: PrinterTransport | None = None
         self._answered_at: float | None = None  # when a status answer was last understood
         self._clean_at: float | None = None  # monotonic time of the last clean status read
+        # Whether the database remembers this printer (at this URI) answering status
+        # requests; None until read. It makes a stalled printer met at start-up a stall.
+        self._remembered: bool | None = None
 
     def snapshot(self) -> dict[str, Any]:
         """What `status` reports for this printer."""
@@ -99,10 +103,14 @@ class PrinterLink:
         take as long as a write.
         """
         transport = self.transport
+        if transport is not None and not self.answers_status and after_job:
+            # All it can tell: it took every byte (the peer acknowledged them, the line drained).
+            await transport.wait_taken()
         if transport is None or not self.answers_status:
             if self.online is not True:
                 await self._set_status(online=True, status=None, error=None)
             return None
+        await self._recall()
         try:
             status = await query_status(
                 transport,
@@ -118,6 +126,7 @@ class PrinterLink:
                 "printer %s does not answer status requests; printing blind", self.printer.name
             )
             self.answers_status = False
+            await self._remember(answers=False)
             await self._set_status(online=True, status=None, error=None)
             return None
         except StatusByteError as err:
@@ -127,9 +136,30 @@ class PrinterLink:
             await self._set_status(online=True, status=None, error="garbled_status")
             return None
         self._answered_at = time.time()
+        await self._remember(answers=True)
         self._clean_at = time.monotonic() if status.fault is None else None
         await self._set_status(online=status.online, status=status, error=status.fault)
         return status.fault
+
+    async def _recall(self) -> None:
+        """Read once whether this printer is known to answer: if so, silence at start-up is
+        a stall (tickets wait) until `silent_after_s`, not a model that cannot answer."""
+        if self._remembered is not None:
+            return
+        self._remembered = await self.db.read(
+            lambda c: answering.remembered(c, self.printer.name, self.printer.uri)
+        )
+        if self._remembered and self._answered_at is None:
+            self._answered_at = time.time()
+
+    async def _remember(self, *, answers: bool) -> None:
+        if self._remembered is answers:
+            return
+        await self.db.write(
+            lambda c: answering.remember(c, self.printer.name, self.printer.uri, answers),
+            Durability.NORMAL,
+        )
+        self._remembered = answers
 
     def _answered_recently(self) -> bool:
         """Whether silence now means a stall rather than a model that never answers."""

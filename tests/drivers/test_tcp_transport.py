@@ -166,3 +166,25 @@ def test_speed_is_unknown() -> None:
 async def test_a_host_or_port_no_resolver_takes_is_unsupported(uri: str) -> None:
     with pytest.raises(UnsupportedTransportError):
         await transport_for(uri, connect_timeout=DEADLINE).open()
+
+
+async def test_wait_taken_ends_when_the_printer_acknowledged_every_byte(
+    listener: socket.socket,
+) -> None:
+    """What a printer that cannot answer status is judged by: its TCP acknowledgements."""
+    transport, printer = await connect(listener, write_timeout=SHORT)
+    with printer:
+        ticket = b"x" * 12_000  # more than the printer's receive window
+        await transport.write(ticket)  # the kernel took it: that is not the printer taking it
+        with pytest.raises(WriteTimeoutError, match="acknowledged nothing"):
+            await transport.wait_taken()  # stalled: the printer's window stays shut
+        assert not transport.is_open
+
+    transport, printer = await connect(listener, write_timeout=DEADLINE)
+    with printer:
+        await transport.write(ticket)
+        reading = asyncio.create_task(read_slowly(printer, len(ticket), pace=0.0))
+        async with asyncio.timeout(DEADLINE):
+            await transport.wait_taken()  # it reads, so every byte gets acknowledged
+            assert await reading == ticket
+        await transport.close()

@@ -244,6 +244,37 @@ async def test_stall_mid_job_times_out_and_the_retry_says_reprint(
     assert (row["state"], row["reprint"], row["attempts"]) == ("done", 1, 2)
 
 
+async def test_restarted_into_a_stalled_printer_the_tickets_wait_and_nothing_is_announced(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, edge_processes
+) -> None:
+    """A printer seen answering status requests, stalled while the daemon was down, is a
+    stalled printer after the restart, not a model that never answers: no blind printing and
+    no `order.printed` for tickets it never took."""
+    proc = start_edge(tmp_path, broker, kitchen, edge_processes)
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(order(1))
+    await cloud.wait_event("order.printed", order_id="ord_q1")
+    assert proc.terminate() == 0
+    kitchen.stall()  # accepts connections, reads nothing, answers nothing
+
+    proc.start()
+    for n in (2, 3, 4):
+        await cloud.send_order(order(n))
+    await cloud.wait_event("print.failed", order_id="ord_q2", reason="not_responding")
+    await kitchen.wait_until(lambda: kitchen.connections >= 1, what="the daemon asking again")
+    assert cloud.of_type("order.printed") == cloud.of_type("order.printed", order_id="ord_q1")
+    assert [row["state"] for row in job_rows(proc)] == ["done", "queued", "queued", "queued"]
+    assert "printing blind" not in proc.log()
+
+    kitchen.resume()
+    for n in (2, 3, 4):
+        [printed] = await cloud.wait_event("order.printed", order_id=f"ord_q{n}")
+        assert printed["data"]["reprint"] is False, "nothing of it had gone out"
+    tickets = complete(kitchen)
+    assert [t.text.count("Uber Eats Q") for t in tickets] == [1, 1, 1, 1]
+    assert all(REPRINT not in t.text for t in tickets)
+
+
 # ---- 4. connection dropped mid-job ------------------------------------------------------------
 
 
