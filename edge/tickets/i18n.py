@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Literal
 
@@ -122,6 +122,15 @@ def partner_name(partner: str, locale: Locale) -> str:
     if key == "website":
         return LABELS[locale].website
     return _PARTNERS.get(key) or partner[:1].upper() + partner[1:]
+
+
+def local_time(when: datetime, tz: tzinfo) -> datetime:
+    """`when` in the store's time zone, or in its own offset when the shift would leave the
+    years datetime holds: "9999-12-31T23:59:59Z" is valid RFC 3339, and year 10000 in Paris."""
+    try:
+        return when.astimezone(tz)
+    except OverflowError:
+        return when
 
 
 def short_date(when: datetime, locale: Locale) -> str:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from drivers.escpos import Block, Columns, Cut, Feed, Rule, Text
 from edge.orders.model import Item, Order
 
-from .i18n import LABELS, Labels, Locale, allergen_names, partner_name, short_date
+from .i18n import LABELS, Labels, Locale, allergen_names, local_time, partner_name, short_date
 
 TicketKind = Literal["kitchen", "updated", "cancellation", "manual_entry"]
 
@@ -47,7 +47,7 @@ def kitchen_ticket(
         Text(words.order_types[order.type], bold=True, double_height=True, align="center")
     )
     if full and order.scheduled_for is not None:
-        when = order.scheduled_for.astimezone(tz)
+        when = local_time(order.scheduled_for, tz)
         blocks.append(
             Text(
                 f"{words.scheduled_for} {when:%H:%M} ({short_date(when, locale)})",
@@ -66,7 +66,7 @@ def kitchen_ticket(
     if full and order.allergens:
         allergens = allergen_names(order.allergens, locale)
         blocks.append(Text(f"{words.allergens.upper()}: {allergens}", bold=True, inverse=True))
-    placed = order.placed_at.astimezone(tz)
+    placed = local_time(order.placed_at, tz)
     blocks += [Columns(f"{words.placed_at} {placed:%H:%M}", printer or ""), Feed(), Cut()]
     return blocks
 

@@ -14,6 +14,7 @@ from .i18n import (
     ReceiptLabels,
     allergen_names,
     format_money,
+    local_time,
     long_date,
     partner_name,
     short_date,
@@ -66,12 +67,12 @@ def customer_receipt(
         ),
         Text(words.order_types[order.type], bold=True, align="center"),
     ]
-    placed = order.placed_at.astimezone(tz)
+    placed = local_time(order.placed_at, tz)
     blocks.append(
         Text(receipt.ordered.format(date=long_date(placed, locale), time=f"{placed:%H:%M}"))
     )
     if order.scheduled_for is not None:
-        when = order.scheduled_for.astimezone(tz)
+        when = local_time(order.scheduled_for, tz)
         blocks.append(
             Text(f"{words.scheduled_for} {when:%H:%M} ({short_date(when, locale)})", bold=True)
         )
