@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -38,25 +37,25 @@ class ControlServer:
 
     async def run(self) -> None:
         """Serve until cancelled, then remove the socket file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         if await _answers(self.path):
             raise DaemonAlreadyRunningError(
                 f"another edge daemon already serves {self.path}: stop it first "
                 "(systemctl stop store-edge)"
             )
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left behind by a daemon that was killed
+        # left behind by a daemon that was killed
+        await asyncio.to_thread(self.path.unlink, missing_ok=True)
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self.path), limit=_MAX_REQUEST
         )
-        os.chmod(self.path, 0o660)
+        await asyncio.to_thread(os.chmod, self.path, 0o660)
         self.ready.set()
         try:
             async with self._server:
                 await self._server.serve_forever()
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            # A stale file left by a second cancel is removed by the next start.
+            await asyncio.to_thread(self.path.unlink, missing_ok=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

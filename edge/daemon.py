@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge import __version__, jobs
 from edge.cloud.inbound import Applied, InboundSettings
@@ -106,6 +107,7 @@ class Daemon:
             release_lead_s=config.orders.release_lead_min * 60.0,
             pos=connector is not None,
         )
+        ZoneInfo(config.store.timezone)  # its rules read from disk now, not in the event loop
         self.style = TicketStyle(
             locale=config.store.locale, timezone=config.store.timezone, store_name=config.store.name
         )

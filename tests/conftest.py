@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blockbuster import blockbuster_ctx
 
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
@@ -21,6 +22,23 @@ def load_order(name: str, **changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text("utf-8"))
     doc.update(changes)
     return doc
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_in_the_event_loop() -> Iterator[None]:
+    """Fail the test when code of edge/ or drivers/ blocks the event loop it runs in (a file
+    or socket call without a thread, time.sleep, …): every other task would wait behind it."""
+    with blockbuster_ctx(["edge", "drivers"]) as guard:
+        # Read once per process and cached: a time zone's rules (the first ticket of a store).
+        for name in ("io.BufferedReader.read", "os.stat"):
+            guard.functions[name].can_block_in("zoneinfo/_common.py", "load_tzdata")
+            guard.functions[name].can_block_in("zoneinfo/_common.py", "load_data")
+            guard.functions[name].can_block_in("zoneinfo/_tzpath.py", "find_tzfile")
+        # Tests read configs in the loop; the daemon reads its own before the loop starts.
+        guard.functions["io.BufferedReader.read"].can_block_in("edge/config/load.py", "_read_text")
+        # Test seams that run inside the daemon's code read their fixtures.
+        guard.functions["io.TextIOWrapper.read"].can_block_in("tests/conftest.py", "load_order")
+        yield
 
 
 @pytest.fixture

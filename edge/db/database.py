@@ -176,7 +176,7 @@ class Database:
                     self._reader = None
 
             await asyncio.get_running_loop().run_in_executor(read_executor, _close_reader)
-            read_executor.shutdown(wait=True)
+            read_executor.shutdown(wait=False)  # its work is done; joining would block the loop
 
         def _close() -> None:
             if self._conn is not None:
@@ -188,7 +188,7 @@ class Database:
                     self._conn = None
 
         await asyncio.get_running_loop().run_in_executor(executor, _close)
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=False)
 
     async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
