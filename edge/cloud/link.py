@@ -307,6 +307,11 @@ class CloudLink:
             events = await self.db.read(lambda conn: outbox.unpublished(conn, _PUBLISH_WINDOW))
             if not events:
                 return
+            try:
+                await self.db.sync()  # on disk before the cloud sees them (their seq is final)
+            except StorageError:
+                await self.db.health.wait_ok()
+                continue
             store = self.inbound.commands.store_id
             # Tasks start in creation order, so paho sends the PUBLISHes in seq order.
             await asyncio.gather(

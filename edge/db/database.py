@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -98,6 +99,7 @@ class Database:
         self._reader: sqlite3.Connection | None = None
         self._sync: Durability | None = None
         self._thread_ident: int | None = None
+        self._unsynced = False  # a NORMAL commit came since the last FULL one
         #: journal mode and synchronous level of acknowledged commits, as read back at open
         self.durability: dict[str, str] = {}
 
@@ -215,9 +217,19 @@ class Database:
     ) -> T:
         """Run `fn(conn)` inside one IMMEDIATE transaction; commit, or roll back on error."""
         try:
-            return await self._submit(self._write_sync, fn, durability)
+            result: T = await self._submit(self._write_sync, fn, durability)
         except sqlite3.Error as err:
             raise self._translate("write", err) from err
+        # A FULL commit fsyncs the whole WAL: every commit before it is on disk too.
+        self._unsynced = durability is Durability.NORMAL
+        return result
+
+    async def sync(self) -> None:
+        """Make every commit so far durable (one FULL commit, when a NORMAL one came since
+        the last). Whatever leaves the box (an event published) must survive a power cut:
+        an event lost after the cloud saw it would have its `seq` given to another."""
+        if self._unsynced:
+            await self.write(_mark_synced, Durability.FULL)
 
     def _translate(self, what: str, err: sqlite3.Error) -> Exception:
         """A storage fault (reported to `health`), an operational error, or `err` itself
@@ -248,6 +260,15 @@ class Database:
         assert conn is not None
         self._set_sync(durability)
         return in_transaction(conn, fn)
+
+
+def _mark_synced(conn: sqlite3.Connection) -> None:
+    # A commit with no change writes nothing to the WAL, so nothing would be fsynced.
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('synced_at', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (repr(time.time()),),
+    )
 
 
 def in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
