@@ -143,7 +143,7 @@ class Database:
 
     def _open_sync(self) -> None:
         self._thread_ident = threading.get_ident()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.path.parent)
         existed = self.path.exists()
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         self._conn = conn
@@ -260,6 +260,19 @@ class Database:
         assert conn is not None
         self._set_sync(durability)
         return in_transaction(conn, fn)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create `folder` and its missing parents, each entry fsynced into its parent: a power
+    cut must not take a new state folder, and the database in it, away."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for created in reversed(missing):
+        created.mkdir(exist_ok=True)
+        fd = os.open(created.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _mark_synced(conn: sqlite3.Connection) -> None:
