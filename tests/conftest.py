@@ -13,6 +13,7 @@ from blockbuster import blockbuster_ctx
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess
+from tests.support.fsfault import shim_or_skip
 
 FIXTURES = Path(__file__).parent / "fixtures" / "orders"
 
@@ -39,6 +40,15 @@ def no_blocking_in_the_event_loop() -> Iterator[None]:
         # Test seams that run inside the daemon's code read their fixtures.
         guard.functions["io.TextIOWrapper.read"].can_block_in("tests/conftest.py", "load_order")
         yield
+
+
+@pytest.fixture(scope="session")
+def shim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fsfault LD_PRELOAD shim (tests/support/fsfault), compiled once and cached in
+    pytest's cache directory; the test is skipped, with the reason, where it cannot be built."""
+    cache = getattr(request.config, "cache", None)
+    cache_dir = Path(cache.mkdir("fsfault")) if cache is not None else tmp_path_factory.mktemp("ff")
+    return shim_or_skip(cache_dir)
 
 
 @pytest.fixture

@@ -23,23 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess, write_config
-from tests.support.fsfault import Op, Record, read_journal, set_fault, shim_env, shim_or_skip
+from tests.support.fsfault import Op, Record, read_journal, set_fault, shim_env
 from tests.support.fsfault.powercut import build_image
-
-
-@pytest.fixture(scope="session")
-def shim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The compiled shim, cached across sessions in pytest's cache directory."""
-    cache = getattr(request.config, "cache", None)
-    cache_dir = Path(cache.mkdir("fsfault")) if cache is not None else tmp_path_factory.mktemp("ff")
-    return shim_or_skip(cache_dir)
-
 
 # ---- the model, on a hand-written journal ---------------------------------------------------
 

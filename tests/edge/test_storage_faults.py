@@ -23,6 +23,7 @@ from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.fsfault import set_fault, shim_env
 
 FS_SIZE = 8 * 1024 * 1024
 RESERVE_MB = 1.0
@@ -247,3 +248,50 @@ async def test_a_damaged_database_is_refused_at_start_with_the_fix(
     edge.start()
     assert edge.wait_exit(30) == 1
     assert "is damaged" in edge.log().split("===== run 3")[1]
+
+
+@pytest.mark.parametrize(("errno_name", "state"), [("EIO", "io_error"), ("EROFS", "read_only")])
+async def test_a_failing_or_read_only_disk_holds_orders_at_the_broker_until_it_recovers(
+    tmp_path: Path,
+    broker: Broker,
+    cloud: FakeCloud,
+    kitchen: PrinterEmulator,
+    edge_processes: list,
+    shim: Path,
+    errno_name: str,
+    state: str,
+) -> None:
+    """Faults injected under SQLite by the fsfault layer: writes and fsyncs fail with EIO (a
+    dying SD card) or EROFS (the kernel remounted the filesystem read-only)."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    control = tmp_path / "fault"
+    config = write_config(
+        tmp_path / "edge.toml",
+        broker_url=broker.url,
+        printers=[{"name": "kitchen", "uri": kitchen.uri}],
+        database={"path": state_dir / "edge.db", "reserve_mb": 0.5, "check_interval_s": 0.2},
+    )
+    edge = EdgeProcess(config, env=shim_env(shim, state_dir, control=control))
+    edge_processes.append(edge)
+    edge.start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(order(1))
+    await cloud.wait_event("order.printed", order_id="ord_disk_1")
+
+    set_fault(control, errno_name, ops=("write", "fsync", "truncate", "open"))
+    await cloud.send_order(order(2))  # its commit fails: it stays at the broker
+    await wait_presence(cloud, state)
+    with edge.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
+    assert cloud.of_type("order.received", order_id="ord_disk_2") == []
+
+    set_fault(control, None)  # the disk works again
+    await cloud.wait_event("storage.recovered", fault=state, timeout=30)
+    [printed] = await cloud.wait_event("order.printed", order_id="ord_disk_2", timeout=30)
+    assert printed["data"]["reprint"] is False
+    assert len(kitchen.jobs) == 2
+    log = edge.log()
+    assert len(cloud.of_type("edge.connected")) == 1, "the link stayed up"
+    assert log.count(f"storage: {state}") == 1
+    assert "Traceback" not in log

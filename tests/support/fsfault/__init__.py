@@ -21,7 +21,8 @@ Typical use, with the daemon under test::
 
 The shim intercepts libc's open/openat/creat (+64 and fortified variants), close, dup*,
 fcntl(F_DUPFD*), write/pwrite/writev/pwritev*, ftruncate/truncate, posix_fallocate/fallocate,
-fsync/fdatasync, sync/syncfs, unlink/unlinkat, rename/renameat/renameat2, mkdir/mkdirat/rmdir.
+fsync/fdatasync, sync/syncfs, unlink/unlinkat, rename/renameat/renameat2, mkdir/mkdirat/rmdir,
+and statvfs (while an EROFS fault is set it reports the filesystem read-only).
 Writes through mmap, raw syscalls and sendfile/copy_file_range are not seen. The system
 SQLite (3.40, Debian) goes through open64, pwrite64, ftruncate64, fdatasync (files and, after
 creating a journal or WAL, their directory), unlink and close; mmap only for the -shm file.

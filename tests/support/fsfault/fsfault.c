@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -161,6 +162,8 @@ DECL(int, mkdirat, (int, const char *, mode_t));
 DECL(int, rmdir, (const char *));
 DECL(void, sync, (void));
 DECL(int, syncfs, (int));
+DECL(int, statvfs, (const char *, struct statvfs *));
+DECL(int, statvfs64, (const char *, struct statvfs64 *));
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -1073,4 +1076,30 @@ int renameat(int olddir, const char *old, int newdir, const char *new_) {
 
 int renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags) {
     return do_rename(olddir, old, newdir, new_, flags, 2);
+}
+
+/* ---- statvfs: a read-only fault is a read-only filesystem ---------------------------- */
+
+/* While an EROFS fault is set, statvfs of a path under the prefix says ST_RDONLY, as the
+ * kernel does once it remounted a failing filesystem read-only. */
+static int read_only_fault(const char *path) {
+    char abs[PATH_MAX];
+    if (!mine() || resolve(AT_FDCWD, path, abs) != 0 || !under(abs)) return 0;
+    lock();
+    const struct fault *f = fault_now();
+    int ro = f != NULL && f->err == EROFS;
+    unlock();
+    return ro;
+}
+
+int statvfs(const char *path, struct statvfs *buf) {
+    int rc = REAL(statvfs)(path, buf);
+    if (rc == 0 && read_only_fault(path)) buf->f_flag |= ST_RDONLY;
+    return rc;
+}
+
+int statvfs64(const char *path, struct statvfs64 *buf) {
+    int rc = REAL(statvfs64)(path, buf);
+    if (rc == 0 && read_only_fault(path)) buf->f_flag |= ST_RDONLY;
+    return rc;
 }
