@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edge import outbox
 from edge.db import Database, Durability
+from edge.db.database import QUICK_CHECK_AT_OPEN_BYTES, DatabaseCorruptError, check_integrity
 from edge.db.faults import StorageFault, storage_fault
 from edge.db.health import StorageState
 from edge.errors import StorageError
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 # While in fault, the disk is looked at this often at most (or `check_interval_s` if shorter).
 FAULT_CHECK_S = 2.0
+# A database too large to be checked whole before start-up is checked this long after it,
+# once a rush that may have followed a restart is printed.
+LATE_INTEGRITY_CHECK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class StorageWatch:
         # Orders flow again once the reserve is back and as much again is free (1 MiB at least).
         self.resume_bytes = reserve_bytes + max(reserve_bytes, MIB)
         self.last: DiskSpace | None = None
+        self._integrity_due: float | None = time.monotonic() + LATE_INTEGRITY_CHECK_S
         self._wake = Wakeup()
         self.health.listen(self._changed)
 
@@ -105,6 +110,9 @@ class StorageWatch:
             self._report(err)
             return
         self.last = space
+        if self._integrity_due is not None and time.monotonic() >= self._integrity_due:
+            self._integrity_due = None
+            await self._check_integrity()
         fault = self.health.state.fault
         if fault is None:
             if not await self._keep_reserve():
@@ -129,6 +137,24 @@ class StorageWatch:
             return  # still failing; reported, looked at again later
         log.info("storage: %.1f MiB free, the reserve is back", space.free_bytes / MIB)
         self.health.recovered()
+
+    async def _check_integrity(self) -> None:
+        """Read a large database whole, once, on a connection and thread of its own (one
+        checked at open is not read again)."""
+        if self.db.path.stat().st_size <= QUICK_CHECK_AT_OPEN_BYTES:
+            return
+        try:
+            await asyncio.to_thread(_quick_check, self.db.path)
+        except DatabaseCorruptError as err:
+            self.health.report(StorageFault.CORRUPT, str(err))
+        except sqlite3.Error as err:
+            fault = storage_fault(err)
+            if fault is not None:
+                self.health.report(fault, str(err))
+            else:
+                log.warning("storage: the integrity check could not run: %s", err)
+        else:
+            log.info("storage: integrity check of %s: ok", self.db.path)
 
     def _report(self, err: OSError) -> None:
         fault = storage_fault(err)
@@ -159,6 +185,11 @@ class StorageWatch:
             log.warning("storage: reserve of %.1f MiB given back", self.reserve_bytes / MIB)
             self.health.room_made()
         return released
+
+
+def _quick_check(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        check_integrity(conn, path)
 
 
 def _make_reserve(path: Path, size: int) -> None:

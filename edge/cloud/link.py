@@ -18,6 +18,7 @@ from paho.mqtt.properties import Properties
 from edge import outbox
 from edge.backoff import Backoff
 from edge.cloud import acks
+from edge.cloud.client import GatedClient
 from edge.cloud.inbound import Applied, Inbound, InboundSettings, apply_batch, decode
 from edge.cloud.topics import Topics
 from edge.crashpoints import crash_point
@@ -104,7 +105,7 @@ class CloudLink:
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
-    def _make_client(self, connected_at: str) -> aiomqtt.Client:
+    def _make_client(self, connected_at: str) -> GatedClient:
         b = self.broker
         connect_props = _properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = b.session_expiry_s
@@ -116,7 +117,7 @@ class CloudLink:
             tls = ssl.create_default_context(cafile=b.ca_file or None)
             if b.cert_file:
                 tls.load_cert_chain(b.cert_file, b.key_file or None)
-        client = aiomqtt.Client(
+        client = GatedClient(
             b.host,
             b.port,
             identifier=b.client_id,
@@ -129,6 +130,9 @@ class CloudLink:
             timeout=b.timeout_s,
             properties=connect_props,
             tls_context=tls,
+            # At most this many received messages wait in memory (see edge/cloud/client.py).
+            high_water=2 * b.receive_maximum,
+            low_water=b.receive_maximum,
             will=aiomqtt.Will(
                 self.topics.presence,
                 self._presence(online=False, at=connected_at),
@@ -173,7 +177,7 @@ class CloudLink:
             log.info("cloud link: reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
-    async def _serve(self, client: aiomqtt.Client, connected_at: str) -> None:
+    async def _serve(self, client: GatedClient, connected_at: str) -> None:
         await client.subscribe([(t, 1) for t in self.topics.inbound()])  # waits for SUBACK
         await client.publish(
             self.topics.presence, self._presence(online=True, at=connected_at), qos=1, retain=True
@@ -247,12 +251,13 @@ class CloudLink:
     def _reply_topic(self, msg: Inbound) -> str:
         return msg.response_topic or self.topics.replies
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
+    async def _receive(self, client: GatedClient) -> None:
         messages = aiter(client.messages)
         while self._intake_open:
             batch = [await anext(messages)]
             while len(client.messages) and len(batch) < _BATCH_MAX:
                 batch.append(await anext(messages))
+            client.taken()
             self._in_batch = True
             try:
                 await self._apply(client, batch)

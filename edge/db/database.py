@@ -28,6 +28,9 @@ from edge.errors import DatabaseError, StorageError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+# A database up to this size gets a full `quick_check` before the daemon starts (about 0.2 s
+# here; a store keeping 90 days of 300 orders a day is about 40 MiB).
+QUICK_CHECK_AT_OPEN_BYTES = 128 * 1024 * 1024
 # A write waiting out a storage fault tries again at least this often.
 STORAGE_RETRY_S = 5.0
 
@@ -82,6 +85,13 @@ class DatabaseCorruptError(DatabaseError):
             f"{path}.recovered to {path} (remove {path}-wal and {path}-shm)."
         )
         self.path = path
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """PRAGMA quick_check (every page, not the index contents); DatabaseCorruptError if bad."""
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if problems != ["ok"]:
+        raise DatabaseCorruptError(path, "; ".join(problems))
 
 
 class Database:
@@ -152,9 +162,11 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         if existed:
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
-            if problems != ["ok"]:
-                raise DatabaseCorruptError(self.path, "; ".join(problems))
+            # Reading the schema proves the header and first pages; the whole file is read
+            # here only while that is quick (the storage watch checks a larger one later).
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            if self.path.stat().st_size <= QUICK_CHECK_AT_OPEN_BYTES:
+                check_integrity(conn, self.path)
         self._set_sync(Durability.FULL)
         self.durability = _settings(conn)
         migrate(conn)
