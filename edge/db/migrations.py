@@ -109,6 +109,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_order ON jobs (order_id);
     ALTER TABLE orders ADD COLUMN pos_order_id TEXT
     """,
+    # 4: what start-up and pruning look for, without reading every row of a large store.
+    """
+    CREATE INDEX orders_updated ON orders (updated_at);
+    CREATE INDEX jobs_running ON jobs (id) WHERE state = 'running'
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
