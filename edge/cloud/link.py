@@ -189,7 +189,7 @@ class CloudLink:
                 conn, "edge.connected", None, {"last_seq": last, "version": self.identity.version}
             )
 
-        await self._write_when_stored(_connected)
+        await self._write_when_healthy(_connected)
         self.connected = True
         self.last_error = None
         log.info("cloud link: connected to %s", self.broker.host)
@@ -220,8 +220,9 @@ class CloudLink:
                 retain=True,
             )
 
-    async def _write_when_stored(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """A durable write that waits out a storage fault (the connection stays up)."""
+    async def _write_when_healthy(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """A durable write tried only while there is no storage fault (new work must not eat
+        the reserve held for the tickets already stored); the connection stays up meanwhile."""
         while True:
             await self.db.health.wait_ok()
             try:
@@ -279,8 +280,8 @@ class CloudLink:
             decoded.append((msg, decode(self.topics, msg)))
         crash_point("before_commit")
         # While the disk is in fault the batch waits, unacknowledged, and no further message
-        # is taken: the broker holds them (Receive Maximum bounds what is in flight).
-        applied: Applied = await self._write_when_stored(
+        # is taken: the broker holds them (the gated client bounds what waits in memory).
+        applied: Applied = await self._write_when_healthy(
             lambda conn: apply_batch(conn, self.inbound, decoded, self._reply_topic)
         )
         crash_point("after_commit")

@@ -504,3 +504,29 @@ async def test_every_event_the_cloud_saw_survives_a_power_cut(
         kept = dict(conn.execute("SELECT seq, id FROM events").fetchall())
     lost = {seq: event_id for seq, event_id in seen.items() if kept.get(seq) != event_id}
     assert not lost, f"published, then lost by the power cut: {lost} ({cut.summary()})"
+
+
+async def test_the_durability_settings_in_force_are_the_ones_this_proof_relies_on(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, edge_processes: list[EdgeProcess]
+) -> None:
+    """WAL, and synchronous=FULL for commits acknowledged upstream, as SQLite reads them back
+    in the running daemon (`status`), with the reserve and free space beside them."""
+    import json
+
+    config = write_config(tmp_path / "edge.toml", broker_url=broker.url, printers=[])
+    edge = EdgeProcess(config)
+    edge_processes.append(edge)
+    edge.start()
+    await cloud.wait_event("edge.connected")
+    await cloud.subscribe("stores/st_test/out/replies")
+    await cloud.send_command({"id": "cmd_status", "name": "status"})
+    await cloud.wait_for(
+        lambda _: any(t.endswith("/out/replies") for t, _, _ in cloud.messages), what="reply"
+    )
+    [reply] = [json.loads(p) for t, p, _ in cloud.messages if t.endswith("/out/replies")]
+    storage = reply["result"]["storage"]
+    assert storage["durability"] == {"journal_mode": "wal", "synchronous": "FULL"}
+    assert storage["state"] == "ok"
+    with contextlib.closing(edge.db()) as db:
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    assert mode == "wal", "WAL is a property of the file: every later open uses it"
