@@ -189,7 +189,7 @@ class CloudLink:
                 conn, "edge.connected", None, {"last_seq": last, "version": self.identity.version}
             )
 
-        await self._write_when_healthy(_connected)
+        await self.db.write_when_stored(_connected, new_work=True)
         self.connected = True
         self.last_error = None
         log.info("cloud link: connected to %s", self.broker.host)
@@ -219,16 +219,6 @@ class CloudLink:
                 qos=1,
                 retain=True,
             )
-
-    async def _write_when_healthy(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """A durable write tried only while there is no storage fault (new work must not eat
-        the reserve held for the tickets already stored); the connection stays up meanwhile."""
-        while True:
-            await self.db.health.wait_ok()
-            try:
-                return await self.db.write(fn, Durability.FULL)
-            except StorageError:
-                continue  # the fault is reported; wait for the recovery
 
     async def say_goodbye(self) -> None:
         """On clean shutdown: flush what we can, then presence offline before disconnecting."""
@@ -281,8 +271,9 @@ class CloudLink:
         crash_point("before_commit")
         # While the disk is in fault the batch waits, unacknowledged, and no further message
         # is taken: the broker holds them (the gated client bounds what waits in memory).
-        applied: Applied = await self._write_when_healthy(
-            lambda conn: apply_batch(conn, self.inbound, decoded, self._reply_topic)
+        applied: Applied = await self.db.write_when_stored(
+            lambda conn: apply_batch(conn, self.inbound, decoded, self._reply_topic),
+            new_work=True,
         )
         crash_point("after_commit")
         for m in batch:  # in arrival order, as MQTT requires

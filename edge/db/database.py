@@ -132,17 +132,16 @@ class Database:
         try:
             await self._submit(self._open_sync)
             await asyncio.get_running_loop().run_in_executor(self._read_executor, self._open_reader)
-        except sqlite3.Error as err:
+        except BaseException as err:
             await self.close()
+            if not isinstance(err, sqlite3.Error):
+                raise
             if storage_fault(err) is StorageFault.CORRUPT:
                 raise DatabaseCorruptError(self.path, str(err)) from err
-            translated = self._translate("open", err)
+            translated = self._translate("open", err)  # StorageError: waited out by the daemon
             if isinstance(translated, DatabaseError):
                 raise translated from err
             raise DatabaseError(f"cannot open database {self.path}: {err}") from err
-        except BaseException:
-            await self.close()
-            raise
 
     def _open_reader(self) -> None:
         reader = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -257,15 +256,26 @@ class Database:
         return err
 
     async def write_when_stored(
-        self, fn: Callable[[sqlite3.Connection], T], durability: Durability = Durability.FULL
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        durability: Durability = Durability.FULL,
+        *,
+        new_work: bool = False,
     ) -> T:
         """`write`, waiting out a storage fault: tried again whenever the storage state
-        changes, and every STORAGE_RETRY_S."""
+        changes (or room is made), and every STORAGE_RETRY_S.
+
+        `new_work` (orders taken in): tried only while there is no fault at all, so that it
+        never eats the reserve held for recording the tickets already stored.
+        """
         while True:
+            if new_work:
+                await self.health.wait_ok()
             try:
                 return await self.write(fn, durability)
             except StorageError:
-                await self.health.wait_change(STORAGE_RETRY_S)
+                if not new_work:
+                    await self.health.wait_change(STORAGE_RETRY_S)
 
     def _write_sync(self, fn: Callable[[sqlite3.Connection], T], durability: Durability) -> T:
         conn = self._conn
