@@ -136,6 +136,12 @@ def check_config(config_path: str | None, as_json: bool) -> None:
     """Validate the config file; every error with its line number."""
     config = load(config_path, as_json)
     path = find_config_path(config_path)
+    from edge.pos import PosError, connector_for
+
+    try:  # what the daemon would refuse at start: a missing secret, a kind with no connector
+        connector_for(config.pos)
+    except PosError as err:
+        fail(as_json, f"{path}: [pos]: {err}")
     emit(
         as_json,
         {"ok": True, "file": str(path), "store": config.store.id, "printers": len(config.printers)},

@@ -112,4 +112,11 @@ def _prune_orders(conn: sqlite3.Connection, before: float) -> None:
         " SELECT 1 FROM jobs j WHERE j.order_id = o.id AND j.state IN ('queued', 'running'))"
     )
     conn.execute(f"DELETE FROM jobs WHERE order_id IN ({old})", (before,))
+    conn.execute(f"DELETE FROM pos_attempts WHERE order_id IN ({old})", (before,))
     conn.execute(f"DELETE FROM orders WHERE id IN ({old})", (before,))
+    # A relayed POS event no attempt names any more (its order is gone) has told all it can.
+    conn.execute(
+        "DELETE FROM pos_events WHERE stored_at < ? AND (reference IS NULL OR reference NOT IN"
+        " (SELECT reference FROM pos_attempts))",
+        (before,),
+    )

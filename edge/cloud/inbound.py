@@ -23,7 +23,8 @@ from edge.cloud.topics import Topics
 from edge.commands import CommandContext, Reply, run_command
 from edge.db.faults import storage_fault
 from edge.orders.intake import Intake, Lifecycle, apply_order
-from edge.orders.model import INT64_MAX, Order
+from edge.orders.model import INT64_MAX, Order, Timestamp
+from edge.pos.attempts import store_event
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,16 @@ class Command(pydantic.BaseModel):
     args: dict[str, Any] = {}
 
 
-Decoded = Order | Command | EventsAck | dict[str, Any] | _Rejected
+class PosEvent(pydantic.BaseModel):
+    """`in/pos-events`: a webhook the POS sent the cloud for this store, relayed as is."""
+
+    model_config = pydantic.ConfigDict(strict=True, extra="ignore")
+    pos: str = pydantic.Field(min_length=1, max_length=32)
+    received_at: Timestamp | None = None
+    body: dict[str, Any]
+
+
+Decoded = Order | Command | EventsAck | PosEvent | dict[str, Any] | _Rejected
 
 
 def decode(topics: Topics, msg: Inbound) -> Decoded:
@@ -134,6 +144,7 @@ def _kind(topics: Topics, topic: str) -> str:
         topics.commands: "command",
         topics.events_ack: "events-ack",
         topics.settings: "settings",
+        topics.pos_events: "pos-event",
     }.get(topic, "unknown")
 
 
@@ -157,6 +168,7 @@ def _decode(topics: Topics, msg: Inbound) -> Decoded:
         "order": Order,
         "command": Command,
         "events-ack": EventsAck,
+        "pos-event": PosEvent,
     }
     model = models.get(kind)
     try:
@@ -236,6 +248,10 @@ def _apply_one(
         applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
     elif isinstance(item, EventsAck):
         applied.pruned += _confirm_events(conn, settings, item.seq)
+    elif isinstance(item, PosEvent):
+        received = item.received_at.isoformat() if item.received_at else None
+        store_event(conn, item.pos, received, item.body)
+        applied.pos = True
     elif isinstance(item, _Rejected):
         _reject(conn, msg, item, applied, reply_to)
     else:

@@ -38,6 +38,11 @@ class Topics:
         return f"{self.base}/in/settings"
 
     @property
+    def pos_events(self) -> str:
+        """POS webhooks the cloud receives for this store, relayed (e.g. Lightspeed K)."""
+        return f"{self.base}/in/pos-events"
+
+    @property
     def presence(self) -> str:
         """Retained presence (and the will)."""
         return f"{self.base}/out/presence"
@@ -54,4 +59,4 @@ class Topics:
 
     def inbound(self) -> list[str]:
         """Every topic the edge subscribes to."""
-        return [self.orders, self.commands, self.events_ack, self.settings]
+        return [self.orders, self.commands, self.events_ack, self.settings, self.pos_events]

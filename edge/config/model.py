@@ -31,12 +31,14 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Locale = Literal["fr", "en"]
 PrinterEncoding = Literal["cp1252", "cp437", "cp850", "cp858", "cp852", "cp866"]
 PrinterRole = Literal["kitchen", "receipt"]
-PosKind = Literal["none", "square", "toast", "clover", "lightspeed"]
+PosKind = Literal["none", "square", "toast", "clover", "lightspeed_k"]
+CloverRegion = Literal["us", "eu", "la"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 # Names of systemd credentials (files in $CREDENTIALS_DIRECTORY), not secrets themselves.
 CREDENTIAL_MQTT_PASSWORD = "mqtt-password"  # noqa: S105
 CREDENTIAL_POS_TOKEN = "pos-token"  # noqa: S105
+CREDENTIAL_POS_CLIENT_SECRET = "pos-client-secret"  # noqa: S105
 
 CROSS_FIELD_ERROR = "config_cross_field"
 
@@ -369,7 +371,27 @@ class PosConfig(_Section):
         description='API access token file; "" = the systemd credential '
         f'"{CREDENTIAL_POS_TOKEN}" if there is one.',
     )
+    client_id: str = Field(default="", description="Toast and Lightspeed K: the API client id.")
+    client_secret_file: str = Field(
+        default="",
+        description='Toast and Lightspeed K: the client secret file; "" = the systemd '
+        f'credential "{CREDENTIAL_POS_CLIENT_SECRET}" if there is one.',
+    )
     location_id: str = Field(default="", description="The vendor's id of this store.")
+    region: CloverRegion = Field(
+        default="us", description='Clover only: "us", "eu" or "la" (ignored when base_url is set).'
+    )
+    order_types: dict[str, str] = Field(
+        default={},
+        description="Extension. POS order type per partner and order type, as "
+        '"partner/type", "type" or "partner" -> id (Toast dining option GUID, Clover order '
+        'type id, Lightspeed K order profile code); "" = chosen by meaning.',
+    )
+    endpoint_id: str = Field(
+        default="store-edge",
+        description="Extension. Lightspeed K: the webhook endpoint id the cloud registered "
+        "for this store (where Lightspeed sends the results the cloud relays).",
+    )
     disabled_partners: list[str] = Field(
         default=[],
         description="Extension. Partners (channels) whose orders are not injected; "
@@ -377,8 +399,9 @@ class PosConfig(_Section):
     )
     tenders: dict[str, str] = Field(
         default={},
-        description="Extension. Partner -> the POS tender/payment type recording what the "
-        'partner collected (Square external payment types; default "EXTERNAL").',
+        description="Extension. Partner -> the POS tender recording what the partner "
+        'collected (Square external payment type, default "EXTERNAL"; Toast alternate payment '
+        "type GUID; Clover tender id; Lightspeed K payment method code); unset = chosen by name.",
     )
     fulfillment: dict[str, Literal["pickup", "delivery", "shipment", "none"]] = Field(
         default={},
@@ -400,6 +423,38 @@ class PosConfig(_Section):
         if value and not _HTTP_URL.match(value):
             raise ValueError("should be empty or an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _complete_for_kind(self) -> PosConfig:
+        problems = pos_config_problems(self)
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
+_LOCATION_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "toast": (
+        re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+        "the restaurant GUID (Toast-Restaurant-External-ID)",
+    ),
+    "clover": (re.compile(r"^[0-9A-Z]{13}$"), "the 13-character merchant id"),
+    "lightspeed_k": (re.compile(r"^[0-9]{1,18}$"), "the numeric business location id"),
+    # Square: "" is the merchant's main location (Square's "main" alias)
+    "square": (re.compile(r"^\S{0,64}$"), "the Square location id, or empty for the main one"),
+}
+
+
+def pos_config_problems(pos: PosConfig) -> list[tuple[KeyPath, str]]:
+    """What `[pos]` lacks for its kind (secrets are checked when they are read)."""
+    if pos.kind == "none":
+        return []
+    problems: list[tuple[KeyPath, str]] = []
+    pattern, what = _LOCATION_FORMS[pos.kind]
+    if not pattern.match(pos.location_id):
+        problems.append((("location_id",), f"{pos.kind} needs location_id = {what}"))
+    if pos.kind in ("toast", "lightspeed_k") and not pos.client_id:
+        problems.append((("client_id",), f"{pos.kind} needs client_id (the API client id)"))
+    return problems
 
 
 class CardReaderConfig(_Section):

@@ -114,6 +114,33 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX orders_updated ON orders (updated_at);
     CREATE INDEX jobs_running ON jobs (id) WHERE state = 'running'
     """,
+    # 5: exactly once without idempotency keys: each step of an order revision in the POS is
+    # recorded before its request goes out; POS webhooks the cloud relays (in/pos-events).
+    """
+    CREATE TABLE pos_attempts (
+        order_id     TEXT NOT NULL,
+        revision     INTEGER NOT NULL,
+        step         TEXT NOT NULL,
+        reference    TEXT NOT NULL,
+        tries        INTEGER NOT NULL DEFAULT 0,
+        first_at     REAL NOT NULL,
+        last_at      REAL NOT NULL,
+        progress     TEXT NOT NULL DEFAULT '{}',
+        pos_order_id TEXT,
+        done         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (order_id, revision, step)
+    );
+    CREATE INDEX pos_attempts_reference ON pos_attempts (reference);
+    CREATE TABLE pos_events (
+        id          INTEGER PRIMARY KEY,
+        pos         TEXT NOT NULL,
+        reference   TEXT,
+        received_at TEXT,
+        body        TEXT NOT NULL,
+        stored_at   REAL NOT NULL
+    );
+    CREATE INDEX pos_events_reference ON pos_events (reference)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from edge.config.load import read_secret
-from edge.config.model import CREDENTIAL_POS_TOKEN, PosConfig
+from edge.config.model import CREDENTIAL_POS_CLIENT_SECRET, CREDENTIAL_POS_TOKEN, PosConfig
 
-from .base import PosConnector, PosError, PosPermanentError, PosTransientError
+from .base import (
+    PosConnector,
+    PosCredentials,
+    PosError,
+    PosPending,
+    PosPermanentError,
+    PosTransientError,
+)
 from .model import (
+    Attempt,
     Category,
     Closed,
     Injected,
@@ -22,6 +30,7 @@ from .model import (
 )
 
 __all__ = [
+    "Attempt",
     "Category",
     "Closed",
     "Injected",
@@ -33,28 +42,62 @@ __all__ = [
     "MenuVariation",
     "ModifierList",
     "PosConnector",
+    "PosCredentials",
     "PosError",
+    "PosPending",
     "PosPermanentError",
     "PosTransientError",
     "PriceDifference",
     "connector_for",
+    "read_credentials",
     "unlinked_lines",
 ]
 
 
+def read_credentials(config: PosConfig) -> PosCredentials:
+    """The secrets `[pos]` names for its kind, read now; what is missing is a permanent error.
+
+    `edge check-config` calls this too, so a config the daemon would refuse at start is
+    refused there as well.
+    """
+    token = read_secret(config.token_file, CREDENTIAL_POS_TOKEN)
+    secret = read_secret(config.client_secret_file, CREDENTIAL_POS_CLIENT_SECRET)
+    needs_token = config.kind in ("square", "clover", "lightspeed_k")
+    if needs_token and not token:
+        what = "the initial OAuth refresh token" if config.kind == "lightspeed_k" else "the token"
+        raise PosPermanentError(
+            f"no POS token for {config.kind}: set [pos] token_file ({what}) "
+            f"or the systemd credential {CREDENTIAL_POS_TOKEN}"
+        )
+    if config.kind in ("toast", "lightspeed_k") and not secret:
+        raise PosPermanentError(
+            f"no client secret for {config.kind}: set [pos] client_secret_file "
+            f"or the systemd credential {CREDENTIAL_POS_CLIENT_SECRET}"
+        )
+    return PosCredentials(token=token or "", client_secret=secret or "")
+
+
 def connector_for(config: PosConfig, *, timeout: float = 10.0) -> PosConnector | None:
-    """The connector `[pos]` names, or None for kind "none"; the token is read now."""
+    """The connector `[pos]` names, or None for kind "none"; the secrets are read now."""
     if config.kind == "none":
         return None
-    token = read_secret(config.token_file, CREDENTIAL_POS_TOKEN)
-    if not token:
-        raise PosPermanentError(f"no POS token: set [pos] token_file or {CREDENTIAL_POS_TOKEN}")
+    credentials = read_credentials(config)
     if config.kind == "square":
         from .square import SquareConnector
 
         return SquareConnector(
-            token=token,
-            location_id=config.location_id,
+            token=credentials.token,
+            location_id=config.location_id or "main",
+            base_url=config.base_url or None,
+            timeout=timeout,
+        )
+    if config.kind == "toast":
+        from .toast import ToastConnector
+
+        return ToastConnector(
+            client_id=config.client_id,
+            client_secret=credentials.client_secret,
+            restaurant_guid=config.location_id,
             base_url=config.base_url or None,
             timeout=timeout,
         )

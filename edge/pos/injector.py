@@ -1,8 +1,10 @@
 """The POS worker: injects released orders and voids cancelled ones, from the durable job queue.
 
-Printing never waits for it: a POS that is down or slow only delays injection. Every job is
-idempotent at the POS (keys derived from store, order and revision), so a job interrupted by
-a crash between the request and our commit is simply run again.
+Printing never waits for it: a POS that is down or slow only delays injection. Each step
+sent to the POS is recorded first (`pos_attempts`, synchronous commit), so that after a
+crash, a timeout or a lost answer the connector looks the order up by our reference and
+adopts it instead of creating a second one; vendors with idempotency keys (Square) also get
+the same key again.
 """
 
 from __future__ import annotations
@@ -12,39 +14,42 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, cast
 
-from edge import jobs, outbox
-from edge.backoff import retry_delay
+from edge import jobs
 from edge.config import PosConfig
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.errors import StorageError
 from edge.jobs import Job
 from edge.orders.model import Order, OrderType
-from edge.orders.routing import PrinterRoute, printers_for
+from edge.orders.routing import PrinterRoute
 from edge.wakeup import Wakeup
 
-from .base import PosConnector, PosPermanentError, PosTransientError
+from . import attempts
+from .base import PosConnector, PosPending, PosPermanentError, PosTransientError
 from .model import (
     DEFAULT_FULFILLMENT,
+    Attempt,
     Category,
+    Closed,
     FulfillmentKind,
+    Injected,
     InjectionPlan,
     Menu,
     MenuItem,
     MenuModifier,
     MenuVariation,
     ModifierList,
+    PriceDifference,
+    rule_violations,
     unlinked_lines,
 )
+from .outcomes import RETRY_MAX_S, Outcomes
 
 log = logging.getLogger(__name__)
-
-RETRY_INITIAL_S = 2.0
-RETRY_MAX_S = 120.0
 
 
 def menu_from_dict(doc: dict[str, Any]) -> Menu:
@@ -65,10 +70,25 @@ def menu_from_dict(doc: dict[str, Any]) -> Menu:
                 id=m["id"],
                 name=m["name"],
                 modifiers=tuple(MenuModifier(**x) for x in m["modifiers"]),
+                min_selected=m.get("min_selected", 0),
+                max_selected=m.get("max_selected"),
             )
             for m in doc["modifier_lists"]
         ),
         categories=tuple(Category(**c) for c in doc["categories"]),
+    )
+
+
+def injected_from_dict(doc: Mapping[str, Any]) -> Injected:
+    """An Injected saved with `dataclasses.asdict`, rebuilt."""
+    return Injected(
+        pos_order_id=doc["pos_order_id"],
+        pos_version=doc.get("pos_version"),
+        pos_total=doc.get("pos_total", 0),
+        currency=doc.get("currency", ""),
+        tip_sent=doc.get("tip_sent", 0),
+        differences=tuple(PriceDifference(**d) for d in doc.get("differences") or ()),
+        subtotal_difference=doc.get("subtotal_difference", 0),
     )
 
 
@@ -89,9 +109,7 @@ class Injector:
         self.db = db
         self.pos = pos
         self.store_id = store_id
-        self.routes = routes
-        self.on_events = on_events
-        self.wake_printers = wake_printers
+        self.outcomes = Outcomes(db, pos.kind, routes, on_events, wake_printers)
         self.wake = Wakeup()
         self.menu: Menu | None = None
         self.linked: bool | None = None
@@ -105,6 +123,7 @@ class Injector:
             "linked": self.linked,
             "last_error": self.last_error,
             "menu_items": len(self.menu.items) if self.menu else None,
+            "ids": self.connector.ids_in_use(),
         }
 
     async def run(self) -> None:
@@ -153,7 +172,8 @@ class Injector:
         """The file's [pos] settings, overridden by the cloud's retained in/settings `pos`."""
         cloud = settings.get("pos") if isinstance(settings.get("pos"), dict) else {}
         assert isinstance(cloud, dict)
-        tenders = {**self.pos.tenders, **(cloud.get("tenders") or {})}
+        cloud_tenders = _str_map(cloud.get("tenders"))
+        cloud_types = _str_map(cloud.get("order_types"))
         fulfillment = {**self.pos.fulfillment, **(cloud.get("fulfillment") or {})}
         plan = InjectionPlan(
             store_id=self.store_id,
@@ -161,7 +181,11 @@ class Injector:
             fulfillment=cast(
                 "dict[OrderType, FulfillmentKind]", {**DEFAULT_FULFILLMENT, **fulfillment}
             ),
-            tenders=tenders,
+            tenders={**self.pos.tenders, **cloud_tenders},
+            order_types={**self.pos.order_types, **cloud_types},
+            from_cloud=frozenset(
+                [f"tenders.{k}" for k in cloud_tenders] + [f"order_types.{k}" for k in cloud_types]
+            ),
             auto_close=bool(cloud.get("auto_close", self.pos.auto_close)),
         )
         disabled = set(cloud.get("disabled_partners", self.pos.disabled_partners) or [])
@@ -170,177 +194,234 @@ class Injector:
     async def _carry_out(self, job: Job) -> None:
         row, settings = await self.db.read(lambda c: (_order_row(c, job.order_id), _settings(c)))
         if row is None:
-            await self._end(job, "cancelled", "order not in the database")
+            await self.outcomes.ended(job, "cancelled", "order not in the database")
             return
         order = Order.model_validate_json(row["payload"])
         plan, disabled = self._plan(settings)
         if job.kind == "inject":
             if row["status"] != "accepted":
-                await self._end(job, "cancelled", f"order is {row['status']}")
+                await self.outcomes.ended(job, "cancelled", f"order is {row['status']}")
             elif order.source.partner in disabled:
-                await self._end(job, "cancelled", f"injection is off for {order.source.partner}")
+                why = f"injection is off for {order.source.partner}"
+                await self.outcomes.ended(job, "cancelled", why)
             else:
-                await self._inject(job, order, plan)
+                await self._inject(job, order, plan, row["pos_order_id"])
         else:
             await self._void(job, order, plan, row["pos_order_id"])
 
-    async def _inject(self, job: Job, order: Order, plan: InjectionPlan) -> None:
+    async def _inject(self, job: Job, order: Order, plan: InjectionPlan, live: str | None) -> None:
+        live_revision = await self.db.read(lambda c: _injected_revision(c, order.id, live))
+        if live is not None and live_revision in (None, order.revision):
+            await self.outcomes.ended(job, "done", f"revision {order.revision} is in the POS")
+            return
         unlinked = unlinked_lines(order, self.menu)
         if unlinked:
-            await self._refused(job, order, PosPermanentError("unlinked lines", unlinked))
+            await self.outcomes.refused(job, order, PosPermanentError("unlinked lines", unlinked))
             return
-        await self.db.write(
-            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
-        )
+        broken = rule_violations(order, self.menu)
+        if broken:
+            reason = "menu rule: " + "; ".join(broken)
+            await self.outcomes.refused(job, order, PosPermanentError(reason))
+            return
+        attempt = await self._begin(job, order, "create", plan.reference(order))
         crash_point("before_pos_request")
         try:
-            injected = await self.connector.inject(order, plan)
-            crash_point("after_pos_request")
-            closed = None
-            if plan.should_close(order):
-                closed = await self.connector.close_ticket(order, injected, plan)
+            replaced = None
+            if live is None:  # an earlier revision's try may have created it: never two
+                live = await self._settle_earlier(order, plan)
+            if live is not None:  # an earlier revision is in the POS: update it, or replace it
+                previous = await self.db.read(lambda c: _injected_at(c, order.id, live))
+                injected = await self.connector.update(order, previous, plan, attempt)
+                if injected is None:
+                    await self.connector.void(live)
+                    replaced = live
+                    await self.db.write(lambda c: _forget_live(c, order.id, live), Durability.FULL)
+                    injected = await self._create(order, plan, attempt)
+            else:
+                injected = await self._create(order, plan, attempt)
+            closed = await self._close(order, injected, plan)
+        except PosPending as err:
+            await self.outcomes.pending(job, err)
+            return
         except PosTransientError as err:
-            await self._retry(job, err)
+            self.linked, self.last_error = False, err.reason
+            await self.outcomes.retry(job, err)
             return
         except PosPermanentError as err:
-            await self._refused(job, order, err)
+            await self.outcomes.refused(job, order, err)
             return
         self.linked, self.last_error = True, None
-        data = {
-            "pos": self.pos.kind,
-            "pos_order_id": injected.pos_order_id,
-            "pos_total": injected.pos_total,
-            "tip_sent": injected.tip_sent,
-            "price_differences": [asdict(d) for d in injected.differences],
-            "subtotal_difference": injected.subtotal_difference,
-            "closed": closed is not None,
-        }
+        await self.outcomes.injected(job, order, injected, closed, replaced=replaced)
 
-        def _done(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, "done")
-            c.execute(
-                "UPDATE orders SET pos_order_id = ? WHERE id = ?", (injected.pos_order_id, order.id)
-            )
-            outbox.add_event(c, "order.injected", order.id, data)
+    async def _settle_earlier(self, order: Order, plan: InjectionPlan) -> str | None:
+        """The POS order an unanswered try of an earlier revision created, adopted as live."""
+        earlier = [
+            a
+            for a in await self.db.read(lambda c: _unsettled_creates(c, order.id))
+            if a.progress.get("revision") != order.revision
+        ]
+        live = None
+        for attempt in earlier:
+            found = await self.connector.find(order, plan, attempt)
+            revision = int(attempt.progress.get("revision", 0))
 
-        await self.db.write(_done, Durability.FULL)
-        self.on_events()
+            def _write(
+                c: sqlite3.Connection, found: Injected | None = found, rev: int = revision
+            ) -> None:
+                c.execute(
+                    "UPDATE pos_attempts SET done = 1, pos_order_id = ?, progress = ?"
+                    " WHERE order_id = ? AND revision = ? AND step = 'create'",
+                    (
+                        found.pos_order_id if found else None,
+                        json.dumps({"injected": asdict(found)} if found else {}),
+                        order.id,
+                        rev,
+                    ),
+                )
+                if found is not None:
+                    c.execute(
+                        "UPDATE orders SET pos_order_id = ? WHERE id = ?",
+                        (found.pos_order_id, order.id),
+                    )
 
-    async def _void(
-        self, job: Job, order: Order, plan: InjectionPlan, pos_order_id: str | None
-    ) -> None:
-        await self.db.write(
-            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
+            await self.db.write(_write, Durability.FULL)
+            live = found.pos_order_id if found else live
+        return live
+
+    async def _create(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected:
+        """The order created (or found again) in the POS, its id kept before going on."""
+        done = attempt.progress.get("injected")
+        if isinstance(done, dict):  # created by an earlier try, which was told so
+            return injected_from_dict(done)
+        injected = await self.connector.inject(order, plan, attempt)
+        crash_point("after_pos_request")
+        await attempt.note(injected=asdict(injected))
+        return injected
+
+    async def _close(self, order: Order, injected: Injected, plan: InjectionPlan) -> Closed | None:
+        if not plan.should_close(order):
+            return None
+        attempt = await self.db.write(
+            lambda c: attempts.begin(c, order, "pay", plan.reference(order)), Durability.FULL
         )
+        attempt = self._saving(order, attempt)
+        return await self.connector.close_ticket(order, injected, plan, attempt)
+
+    async def _begin(self, job: Job, order: Order, step: str, reference: str) -> Attempt:
+        def _write(c: sqlite3.Connection) -> Attempt:
+            jobs.set_state(c, job.id, "running", count_attempt=True)
+            return attempts.begin(c, order, step, reference)
+
+        return self._saving(order, await self.db.write(_write, Durability.FULL))
+
+    def _saving(self, order: Order, attempt: Attempt) -> Attempt:
+        async def save(progress: Mapping[str, Any]) -> None:
+            await self.db.write(
+                lambda c: attempts.save_progress(c, order, attempt.step, progress),
+                Durability.FULL,
+            )
+
+        return Attempt(
+            step=attempt.step,
+            reference=attempt.reference,
+            tries=attempt.tries,
+            first_at=attempt.first_at,
+            progress=attempt.progress,
+            events=attempt.events,
+            save=save,
+        )
+
+    async def _void(self, job: Job, order: Order, plan: InjectionPlan, live: str | None) -> None:
+        """Void the live POS order, and any an unanswered try may have created."""
+        await self.db.write(lambda c: _mark_running(c, job.id), Durability.FULL)
+        unsettled = await self.db.read(lambda c: _unsettled_creates(c, order.id))
+        targets = [live] if live is not None else []
+        settled: list[tuple[int, str]] = []
         try:
-            if pos_order_id is None:
-                # An earlier attempt may have created it without us hearing back: the same
-                # idempotency key names that order (or creates it, to cancel it at once).
-                pos_order_id = (await self.connector.inject(order, plan)).pos_order_id
-            await self.connector.void(pos_order_id)
+            for attempt in unsettled:
+                found = await self.connector.find(order, plan, attempt)
+                settled.append((attempt.progress.get("revision", 0), "create"))
+                if found is not None and found.pos_order_id not in targets:
+                    targets.append(found.pos_order_id)
+            for pos_order_id in targets:
+                await self.connector.void(pos_order_id)
+        except PosPending as err:
+            unknown = PosPermanentError(
+                f"{err.reason}: the order may be on the till; void it there if it is"
+            )
+            await self.outcomes.cancelled(job, order, voided=False, error=unknown)
+            return
         except PosTransientError as err:
-            await self._retry(job, err)
+            await self.outcomes.retry(job, err)
             return
         except PosPermanentError as err:
-            await self._cancelled(job, order, voided=False, error=err)
+            await self.outcomes.cancelled(job, order, voided=False, error=err)
             return
-        await self._cancelled(job, order, voided=True)
+        await self.outcomes.cancelled(job, order, voided=bool(targets), settled=settled)
 
-    async def _cancelled(
-        self, job: Job, order: Order, *, voided: bool, error: PosPermanentError | None = None
-    ) -> None:
-        def _write(c: sqlite3.Connection) -> None:
-            reason = error.reason if error is not None else None
-            jobs.set_state(c, job.id, "done" if voided else "failed", error=reason)
-            if error is not None:
-                outbox.add_event(
-                    c,
-                    "pos.error",
-                    order.id,
-                    {
-                        "reason": error.reason,
-                        "unlinked": error.unlinked,
-                        "will_retry": False,
-                        "manual_entry_required": False,
-                        "operation": "void",
-                    },
-                )
-            outbox.add_event(
-                c,
-                "order.cancelled",
-                order.id,
-                {"revision": order.revision, "voided_in_pos": voided},
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int) and v != ""}
+
+
+def _mark_running(conn: sqlite3.Connection, job_id: int) -> None:
+    jobs.set_state(conn, job_id, "running", count_attempt=True)
+
+
+def _injected_revision(conn: sqlite3.Connection, order_id: str, live: str | None) -> int | None:
+    """The revision the live POS order was created or updated at (None: before we kept it)."""
+    if live is None:
+        return None
+    row = conn.execute(
+        "SELECT MAX(revision) FROM pos_attempts WHERE order_id = ? AND step = 'create'"
+        " AND done = 1 AND pos_order_id = ?",
+        (order_id, live),
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def _injected_at(conn: sqlite3.Connection, order_id: str, live: str) -> Injected:
+    row = conn.execute(
+        "SELECT progress FROM pos_attempts WHERE order_id = ? AND step = 'create' AND done = 1"
+        " AND pos_order_id = ? ORDER BY revision DESC LIMIT 1",
+        (order_id, live),
+    ).fetchone()
+    doc = json.loads(row["progress"]).get("injected") if row else None
+    if isinstance(doc, dict):
+        return injected_from_dict(doc)
+    return Injected(pos_order_id=live, pos_version=None, pos_total=0, currency="")
+
+
+def _forget_live(conn: sqlite3.Connection, order_id: str, live: str) -> None:
+    """The old POS order is voided: the order has no live POS order until the new one."""
+    conn.execute(
+        "UPDATE orders SET pos_order_id = NULL WHERE id = ? AND pos_order_id = ?", (order_id, live)
+    )
+
+
+def _unsettled_creates(conn: sqlite3.Connection, order_id: str) -> list[Attempt]:
+    """Create tries that were sent and whose outcome was never recorded."""
+    rows = conn.execute(
+        "SELECT revision, reference, tries, first_at, progress FROM pos_attempts"
+        " WHERE order_id = ? AND step = 'create' AND done = 0 AND tries > 0",
+        (order_id,),
+    ).fetchall()
+    found = []
+    for r in rows:
+        progress = {**json.loads(r["progress"]), "revision": r["revision"]}
+        found.append(
+            Attempt(
+                step="create",
+                reference=r["reference"],
+                tries=r["tries"],
+                first_at=r["first_at"],
+                progress=progress,
+                events=tuple(attempts.events_for(conn, r["reference"])),
             )
-
-        await self.db.write(_write, Durability.FULL)
-        self.on_events()
-
-    async def _retry(self, job: Job, err: PosTransientError) -> None:
-        self.linked, self.last_error = False, err.reason
-        delay = err.retry_after or retry_delay(job.attempts + 1, RETRY_INITIAL_S, RETRY_MAX_S)
-        first = job.last_error != err.reason
-        log.warning("pos: %s %s: %s (retry in %.1f s)", job.kind, job.order_id, err.reason, delay)
-
-        def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(
-                c, job.id, "queued", error=err.reason, next_attempt_at=time.time() + delay
-            )
-            c.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + 1, job.id))
-            if first:  # once per cause, not per retry
-                outbox.add_event(
-                    c,
-                    "pos.error",
-                    job.order_id,
-                    {
-                        "reason": err.reason,
-                        "unlinked": [],
-                        "will_retry": True,
-                        "manual_entry_required": False,
-                        "operation": job.kind,
-                    },
-                )
-
-        await self.db.write(_write, Durability.FULL)
-        if first:
-            self.on_events()
-
-    async def _refused(self, job: Job, order: Order, err: PosPermanentError) -> None:
-        """The order cannot go in by itself: tell the cloud and print it for manual entry."""
-        log.error("pos: order %s refused: %s %s", order.id, err.reason, err.unlinked)
-        kitchen = [r for r in printers_for(self.routes, "kitchen", order.brand)]
-
-        def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, "failed", error=err.reason)
-            outbox.add_event(
-                c,
-                "pos.error",
-                order.id,
-                {
-                    "reason": err.reason,
-                    "unlinked": err.unlinked,
-                    "will_retry": False,
-                    "manual_entry_required": True,
-                    "operation": "inject",
-                },
-            )
-            for route in kitchen:
-                jobs.add_print_job(
-                    c,
-                    printer=route.name,
-                    ticket="manual_entry",
-                    order_id=order.id,
-                    revision=order.revision,
-                )
-
-        await self.db.write(_write, Durability.FULL)
-        self.on_events()
-        self.wake_printers({r.name for r in kitchen})
-
-    async def _end(self, job: Job, state: str, why: str) -> None:
-        log.info("pos: %s of %s not carried out: %s", job.kind, job.order_id, why)
-        await self.db.write(
-            lambda c: jobs.set_state(c, job.id, state, error=why), Durability.NORMAL
         )
+    return found
 
 
 def _head_pos_job(conn: sqlite3.Connection) -> Job | None:

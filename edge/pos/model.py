@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from edge.orders.model import Item, Modifier, Order, OrderType
 
@@ -43,11 +43,13 @@ class MenuModifier:
 
 @dataclass(frozen=True)
 class ModifierList:
-    """A group of modifiers (extras, cooking, size)."""
+    """A group of modifiers (extras, cooking, size), with the POS's selection rules."""
 
     id: str
     name: str
     modifiers: tuple[MenuModifier, ...]
+    min_selected: int = 0
+    max_selected: int | None = None  # None: no upper bound
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ class InjectionPlan:
     )
     # partner -> the vendor's tender/payment type for what the partner collected
     tenders: Mapping[str, str] = field(default_factory=dict)
+    # "partner/type", "type" or "partner" -> the vendor's order type / dining option id
+    order_types: Mapping[str, str] = field(default_factory=dict)
+    # which of the above came from the cloud's in/settings (the rest: the config file)
+    from_cloud: frozenset[str] = frozenset()
     default_tender: str = "EXTERNAL"
     auto_close: bool = True
     tipped_order_types: frozenset[OrderType] = TIPPED_ORDER_TYPES
@@ -114,6 +120,27 @@ class InjectionPlan:
     def tender_for(self, partner: str) -> str:
         """The tender type recorded for money the partner collected."""
         return self.tenders.get(partner, self.default_tender)
+
+    def order_type_for(self, order: Order) -> str | None:
+        """The order type id configured for this partner and order type, if any."""
+        partner = order.source.partner
+        for key in (f"{partner}/{order.type}", order.type, partner):
+            if self.order_types.get(key):
+                return self.order_types[key]
+        return None
+
+    def configured_tender(self, partner: str) -> str | None:
+        """The tender id configured for this partner, if any."""
+        return self.tenders.get(partner) or None
+
+    def reference(self, order: Order) -> str:
+        """Our reference of this order revision in the POS: stable, unique, 19 characters.
+
+        Vendors without idempotency keys keep it on the order (Toast `externalId`, Clover
+        title, Lightspeed `thirdPartyReference`) so that an order an earlier try created can
+        be found again.
+        """
+        return "se-" + self.key("ref", order)[:16]
 
     def tip_for(self, order: Order) -> int:
         """The tip the POS should carry for this order: 0 when the courier keeps it."""
@@ -134,6 +161,42 @@ class InjectionPlan:
         raw = f"{purpose}|{self.store_id}|{order.id}|{order.revision}".encode()
         # 40 hex digits fit every vendor limit we know (Square payments: 45 characters)
         return hashlib.sha256(raw).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The durable record of one step of one order revision in the POS (CONTRACT: once).
+
+    Written (synchronous commit) before the first byte of the request goes out, so that a
+    crash, a timeout or a lost answer leaves a trace: `tries` counts the earlier tries whose
+    outcome was never recorded, and a connector without idempotency keys looks the order up
+    by `reference` before creating it again.
+    """
+
+    step: str  # "create" | "pay"
+    reference: str
+    tries: int
+    first_at: float  # epoch seconds of the first try: where a lookup window starts
+    progress: Mapping[str, Any]
+    events: tuple[Mapping[str, Any], ...] = ()  # what the POS told the cloud, relayed
+    save: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None
+
+    @property
+    def ambiguous(self) -> bool:
+        """An earlier try may have reached the POS: look before creating."""
+        return self.tries > 0
+
+    async def note(self, **progress: Any) -> None:
+        """Record progress durably before going on (e.g. the POS id of a created order)."""
+        merged = {**self.progress, **progress}
+        object.__setattr__(self, "progress", merged)
+        if self.save is not None:
+            await self.save(merged)
+
+
+def fresh_attempt(step: str, reference: str) -> Attempt:
+    """An attempt with no history: for tools (`edge pos`) and tests, never for the daemon."""
+    return Attempt(step=step, reference=reference, tries=0, first_at=0.0, progress={})
 
 
 @dataclass(frozen=True)
@@ -195,3 +258,36 @@ def line_amount(item: Item) -> int:
     """What the order says a line costs: (unit price + modifiers per unit) x quantity."""
     per_unit = item.unit_price + sum(m.unit_price * m.quantity for m in item.modifiers)
     return per_unit * item.quantity
+
+
+def rule_violations(order: Order, menu: Menu | None) -> list[str]:
+    """The modifier rules of the menu (required groups, min/max choices) each line breaks.
+
+    Checked before any request, so that the POS's refusal (or worse, an order it takes and
+    the kitchen cannot make) is replaced by a `pos.error` naming the rule and the line.
+    """
+    if menu is None:
+        return []
+    by_variation = {v.id: item for item in menu.items for v in item.variations}
+    lists = {ml.id: ml for ml in menu.modifier_lists}
+    found: list[str] = []
+    for i, line in enumerate(order.items):
+        item = by_variation.get(line.pos_id or "")
+        if item is None:
+            continue
+        for list_id in item.modifier_list_ids:
+            group = lists.get(list_id)
+            if group is None:
+                continue
+            ids = {m.id for m in group.modifiers}
+            chosen = sum(m.quantity for m in line.modifiers if m.pos_id in ids)
+            where = f"line {line_ref(i, line)} ({line.name})"
+            if chosen < group.min_selected:
+                need = "a choice" if group.min_selected == 1 else f"{group.min_selected} choices"
+                found.append(f"{group.name!r} needs {need} on {where}, the order has {chosen}")
+            elif group.max_selected is not None and chosen > group.max_selected:
+                found.append(
+                    f"{group.name!r} allows at most {group.max_selected} on {where},"
+                    f" the order has {chosen}"
+                )
+    return found

@@ -13,7 +13,7 @@ import httpx
 from edge.orders.model import Order
 
 from .base import PosConnector, PosPermanentError, PosTransientError
-from .model import Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
 from .square_orders import (
     Json,
     create_order_body,
@@ -170,8 +170,11 @@ class SquareConnector(PosConnector):
                 return read_catalog(objects)
         raise PosPermanentError(f"the Square catalog has more than {_MAX_PAGES} pages")
 
-    async def inject(self, order: Order, plan: InjectionPlan) -> Injected:
-        """CreateOrder with a key derived from store, order and revision: a retry finds the same."""
+    async def inject(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected:
+        """CreateOrder with a key derived from store, order and revision: a retry finds the same.
+
+        Square keeps idempotency keys, so an ambiguous earlier try needs no lookup.
+        """
         missing = unlinked_lines(order)
         if missing:
             raise PosPermanentError("lines not linked to the POS menu", unlinked=missing)
@@ -187,7 +190,16 @@ class SquareConnector(PosConnector):
         except ValueError as err:
             raise PosTransientError(str(err)) from err
 
-    async def close_ticket(self, order: Order, injected: Injected, plan: InjectionPlan) -> Closed:
+    async def find(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected | None:
+        """The same CreateOrder: its key names the order an earlier try created, if any.
+
+        (An order no try created is created now, to be voided by the caller.)
+        """
+        return await self.inject(order, plan, attempt)
+
+    async def close_ticket(
+        self, order: Order, injected: Injected, plan: InjectionPlan, attempt: Attempt
+    ) -> Closed:
         """An EXTERNAL payment for what the partner collected, then PayOrder to close the ticket."""
         tender = plan.tender_for(order.source.partner)
         external: Json = {"type": tender, "source": order_label(order)[:255]}

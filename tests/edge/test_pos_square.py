@@ -23,6 +23,7 @@ from edge.pos import (
     PriceDifference,
     unlinked_lines,
 )
+from edge.pos.model import fresh_attempt
 from edge.pos.square import SquareConnector, retry_after
 from tests.conftest import load_order
 from tests.support.fake_square import FakeSquare
@@ -34,6 +35,7 @@ PLAN = InjectionPlan(
     location_id="LBASTILLE1",
     tenders={"ubereats": "EXTERNAL", "deliveroo": "OTHER"},
 )
+NEW = fresh_attempt("create", "se-test")
 
 
 def order(name: str, **changes: Any) -> Order:
@@ -72,7 +74,7 @@ async def test_order_becomes_one_square_order_with_catalog_lines(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
     ue = order("ubereats_delivery")
-    injected = await pos.inject(ue, PLAN)
+    injected = await pos.inject(ue, PLAN, NEW)
 
     [body] = square.posted("/v2/orders")
     sent = body["order"]
@@ -113,7 +115,7 @@ async def test_order_becomes_one_square_order_with_catalog_lines(
 async def test_partner_courier_keeps_the_tip(square: FakeSquare, pos: SquareConnector) -> None:
     doc = load_order("ubereats_delivery")
     doc["totals"]["tip"] = 200
-    injected = await pos.inject(Order.model_validate_json(json.dumps(doc)), PLAN)
+    injected = await pos.inject(Order.model_validate_json(json.dumps(doc)), PLAN, NEW)
     [body] = square.posted("/v2/orders")
     assert "service_charges" not in body["order"]
     assert injected.tip_sent == 0
@@ -122,7 +124,7 @@ async def test_partner_courier_keeps_the_tip(square: FakeSquare, pos: SquareConn
 async def test_self_delivery_tip_and_address_go_to_the_pos(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
-    injected = await pos.inject(linked_self_delivery(), PLAN)
+    injected = await pos.inject(linked_self_delivery(), PLAN, NEW)
     [body] = square.posted("/v2/orders")
     [tip] = body["order"]["service_charges"]
     assert tip["amount_money"] == {"amount": 300, "currency": "EUR"}
@@ -142,7 +144,7 @@ async def test_pickup_gets_its_tip_and_a_scheduled_pickup(
 ) -> None:
     doc = load_order("deliveroo_pickup_scheduled")
     doc["totals"]["tip"] = 150
-    await pos.inject(Order.model_validate_json(json.dumps(doc)), PLAN)
+    await pos.inject(Order.model_validate_json(json.dumps(doc)), PLAN, NEW)
     sent = square.posted("/v2/orders")[0]["order"]
     assert sent["service_charges"][0]["amount_money"]["amount"] == 150
     [fulfillment] = sent["fulfillments"]
@@ -153,7 +155,7 @@ async def test_pickup_gets_its_tip_and_a_scheduled_pickup(
 
 
 async def test_dine_in_has_no_fulfillment(square: FakeSquare, pos: SquareConnector) -> None:
-    await pos.inject(order("doordash_pending", type="dine_in", status="accepted"), PLAN)
+    await pos.inject(order("doordash_pending", type="dine_in", status="accepted"), PLAN, NEW)
     assert "fulfillments" not in square.posted("/v2/orders")[0]["order"]
 
 
@@ -161,7 +163,7 @@ async def test_unlinked_modifier_stops_before_any_request(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
     with pytest.raises(PosPermanentError) as err:
-        await pos.inject(order("self_delivery_with_tip"), PLAN)
+        await pos.inject(order("self_delivery_with_tip"), PLAN, NEW)
     assert err.value.unlinked == ["l1/m2"]
     assert square.requests == []
 
@@ -169,14 +171,14 @@ async def test_unlinked_modifier_stops_before_any_request(
 async def test_same_revision_twice_is_one_pos_order(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
-    first = await pos.inject(order("ubereats_delivery"), PLAN)
-    second = await pos.inject(order("ubereats_delivery"), PLAN)
+    first = await pos.inject(order("ubereats_delivery"), PLAN, NEW)
+    second = await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert second.pos_order_id == first.pos_order_id
     assert len(square.orders) == 1
     keys = {b["idempotency_key"] for b in square.posted("/v2/orders")}
     assert len(keys) == 1
 
-    await pos.inject(order("ubereats_delivery", revision=2), PLAN)
+    await pos.inject(order("ubereats_delivery", revision=2), PLAN, NEW)
     assert len(square.orders) == 2, "a new revision is a new request"
 
 
@@ -187,13 +189,13 @@ async def test_crash_after_square_created_the_order_is_still_one_order(
     square.fail_next(502, after_processing=True)
     async with connect(square) as before_crash:
         with pytest.raises(PosTransientError):
-            await before_crash.inject(order("ubereats_delivery"), PLAN)
+            await before_crash.inject(order("ubereats_delivery"), PLAN, NEW)
     square.hang_next(after_processing=True)
     async with connect(square, timeout=0.3) as before_crash:
         with pytest.raises(PosTransientError):
-            await before_crash.inject(order("ubereats_delivery"), PLAN)
+            await before_crash.inject(order("ubereats_delivery"), PLAN, NEW)
     async with connect(square) as after_restart:
-        injected = await after_restart.inject(order("ubereats_delivery"), PLAN)
+        injected = await after_restart.inject(order("ubereats_delivery"), PLAN, NEW)
     assert list(square.orders) == [injected.pos_order_id]
 
 
@@ -202,17 +204,17 @@ async def test_server_error_is_transient_then_succeeds(
 ) -> None:
     square.fail_next(500)
     with pytest.raises(PosTransientError) as err:
-        await pos.inject(order("ubereats_delivery"), PLAN)
+        await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert err.value.retry_after is None
     assert square.orders == {}
-    await pos.inject(order("ubereats_delivery"), PLAN)
+    await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert len(square.orders) == 1
 
 
 async def test_rate_limit_carries_retry_after(square: FakeSquare, pos: SquareConnector) -> None:
     square.fail_next(429, retry_after=7)
     with pytest.raises(PosTransientError) as err:
-        await pos.inject(order("ubereats_delivery"), PLAN)
+        await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert err.value.retry_after == 7.0
 
 
@@ -226,7 +228,7 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 async def test_refused_connection_is_transient(square: FakeSquare, pos: SquareConnector) -> None:
     await square.refuse()
     with pytest.raises(PosTransientError, match="cannot reach Square"):
-        await pos.inject(order("ubereats_delivery"), PLAN)
+        await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     status = await pos.check_link()
     assert not status.ok
     await square.reset()
@@ -237,7 +239,7 @@ async def test_hang_times_out_as_transient(square: FakeSquare) -> None:
     square.hang_next()
     async with connect(square, timeout=0.2) as pos:
         with pytest.raises(PosTransientError, match="timed out"):
-            await pos.inject(order("ubereats_delivery"), PLAN)
+            await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert square.hung.is_set()
     assert square.orders == {}
 
@@ -250,7 +252,7 @@ async def test_unknown_catalog_object_is_permanent_and_named(
 ) -> None:
     square.reject_catalog_ids({unknown})
     with pytest.raises(PosPermanentError) as err:
-        await pos.inject(order("ubereats_delivery"), PLAN)
+        await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert err.value.unlinked == unlinked
     assert unknown in err.value.reason
     assert square.orders == {}
@@ -261,7 +263,7 @@ async def test_wrong_token_is_permanent(square: FakeSquare) -> None:
         token="revoked", location_id=square.location_id, base_url=square.url, timeout=5
     ) as pos:
         with pytest.raises(PosPermanentError, match="401"):
-            await pos.inject(order("ubereats_delivery"), PLAN)
+            await pos.inject(order("ubereats_delivery"), PLAN, NEW)
         status = await pos.check_link()
     assert not status.ok
     assert "UNAUTHORIZED" in status.detail
@@ -277,7 +279,7 @@ async def test_price_difference_is_recorded_not_hidden(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
     square.set_price("itm_frites", 500)
-    injected = await pos.inject(order("ubereats_delivery"), PLAN)
+    injected = await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     assert injected.differences == (PriceDifference("l2", ours=450, pos=500),)
     assert injected.subtotal_difference == 50
     assert injected.pos_total == 4600
@@ -329,7 +331,7 @@ def test_unlinked_lines_finds_missing_and_unknown_ids() -> None:
 
 
 async def test_void_cancels_the_order_once(square: FakeSquare, pos: SquareConnector) -> None:
-    injected = await pos.inject(order("ubereats_delivery"), PLAN)
+    injected = await pos.inject(order("ubereats_delivery"), PLAN, NEW)
     await pos.void(injected.pos_order_id)
     assert square.orders[injected.pos_order_id]["state"] == "CANCELED"
     await pos.void(injected.pos_order_id)
@@ -340,10 +342,10 @@ async def test_partner_payment_is_recorded_and_closes_the_ticket(
     square: FakeSquare, pos: SquareConnector
 ) -> None:
     deliveroo = order("deliveroo_pickup_scheduled")
-    injected = await pos.inject(deliveroo, PLAN)
+    injected = await pos.inject(deliveroo, PLAN, NEW)
     assert PLAN.should_close(deliveroo)
-    closed = await pos.close_ticket(deliveroo, injected, PLAN)
-    again = await pos.close_ticket(deliveroo, injected, PLAN)
+    closed = await pos.close_ticket(deliveroo, injected, PLAN, NEW)
+    again = await pos.close_ticket(deliveroo, injected, PLAN, NEW)
     assert again == closed
     [payment] = square.payments.values()
     assert payment["id"] == closed.payment_id
