@@ -387,6 +387,12 @@ class PosConfig(_Section):
         '"partner/type", "type" or "partner" -> id (Toast dining option GUID, Clover order '
         'type id, Lightspeed K order profile code); "" = chosen by meaning.',
     )
+    delivery_state: str = Field(
+        default="",
+        pattern=r"^([A-Z]{2})?$",
+        description="Extension. Toast: the two-letter state of the store's delivery addresses "
+        "(Toast requires one; the orders carry none).",
+    )
     endpoint_id: str = Field(
         default="store-edge",
         description="Extension. Lightspeed K: the webhook endpoint id the cloud registered "
@@ -434,7 +440,9 @@ class PosConfig(_Section):
 
 _LOCATION_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
     "toast": (
-        re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+        re.compile(
+            r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+        ),
         "the restaurant GUID (Toast-Restaurant-External-ID)",
     ),
     "clover": (re.compile(r"^[0-9A-Z]{13}$"), "the 13-character merchant id"),

@@ -97,6 +97,9 @@ def apply_order(
         # Released before (even if it went back to pending since): the kitchen may have it on
         # paper, so a change is an UPDATED ticket, never a second unmarked kitchen ticket.
         _update(conn, order, life, intake)
+        if life.pos:  # and the POS gets the new revision: updated, or voided and replaced
+            jobs.add_pos_job(conn, "inject", order.id, order.revision)
+            intake.pos = True
     elif order.status == "accepted" and released and printers_that_printed(conn, order.id):
         # Reinstated after a cancellation the kitchen saw: UPDATED where it had printed, and a
         # new POS order (the first one was voided).

@@ -101,4 +101,14 @@ def connector_for(config: PosConfig, *, timeout: float = 10.0) -> PosConnector |
             base_url=config.base_url or None,
             timeout=timeout,
         )
+    if config.kind == "clover":
+        from .clover import CloverConnector
+
+        return CloverConnector(
+            token=credentials.token,
+            merchant_id=config.location_id,
+            region=config.region,
+            base_url=config.base_url or None,
+            timeout=timeout,
+        )
     raise PosPermanentError(f"POS kind {config.kind!r} has no connector yet")

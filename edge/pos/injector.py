@@ -187,6 +187,7 @@ class Injector:
                 [f"tenders.{k}" for k in cloud_tenders] + [f"order_types.{k}" for k in cloud_types]
             ),
             auto_close=bool(cloud.get("auto_close", self.pos.auto_close)),
+            delivery_state=self.pos.delivery_state,
         )
         disabled = set(cloud.get("disabled_partners", self.pos.disabled_partners) or [])
         return plan, disabled

@@ -110,6 +110,8 @@ class InjectionPlan:
     tenders: Mapping[str, str] = field(default_factory=dict)
     # "partner/type", "type" or "partner" -> the vendor's order type / dining option id
     order_types: Mapping[str, str] = field(default_factory=dict)
+    # the state of delivery addresses, for a POS that wants one (Toast)
+    delivery_state: str = ""
     # which of the above came from the cloud's in/settings (the rest: the config file)
     from_cloud: frozenset[str] = frozenset()
     default_tender: str = "EXTERNAL"

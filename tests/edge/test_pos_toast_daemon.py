@@ -1,0 +1,138 @@
+"""Toast through the daemon: a crash or a lost answer after Toast did the work, one Toast order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.emulator import PrinterEmulator
+from tests.conftest import load_order
+from tests.support.broker import Broker
+from tests.support.cloud import FakeCloud
+from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.fake_toast import FakeToast
+from tests.support.toast_menu import link
+
+
+@pytest.fixture
+async def toast() -> AsyncIterator[FakeToast]:
+    async with FakeToast() as fake:
+        yield fake
+        assert fake.violations == [], "a request broke Toast's spec"
+
+
+@pytest.fixture
+async def kitchen() -> AsyncIterator[PrinterEmulator]:
+    async with PrinterEmulator(name="kitchen") as emu:
+        yield emu
+
+
+def make_edge(
+    tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, toast: FakeToast, procs: list
+) -> EdgeProcess:
+    config = write_config(
+        tmp_path / "edge.toml",
+        broker_url=broker.url,
+        printers=[{"name": "kitchen", "uri": kitchen.uri}],
+    )
+    secret = tmp_path / "toast-secret"
+    secret.write_text(toast.client_secret + "\n")
+    with config.open("a") as f:
+        f.write(
+            f'\n[pos]\nkind = "toast"\nbase_url = "{toast.url}"\nclient_id = "{toast.client_id}"\n'
+            f'client_secret_file = "{secret}"\nlocation_id = "{toast.restaurant_guid}"\n'
+        )
+    proc = EdgeProcess(config)
+    procs.append(proc)
+    return proc
+
+
+def ue_order(**changes: Any) -> dict:
+    return link(load_order("ubereats_delivery", **changes))
+
+
+async def test_injected_once_printed_and_paid(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> None:  # fmt: skip
+    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001")
+    [created] = toast.orders.values()
+    assert injected["data"]["pos"] == "toast"
+    assert injected["data"]["pos_order_id"] == created["guid"]
+    assert injected["data"]["closed"] is True
+    assert toast.payment_mismatches == []
+
+
+async def test_crash_after_toast_created_the_order_adopts_it(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> None:  # fmt: skip
+    edge = make_edge(tmp_path, broker, kitchen, toast, edge_processes)
+    edge.start(EDGE_CRASH_AT="after_pos_request")
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    assert await asyncio.to_thread(edge.wait_exit) == -signal.SIGKILL
+    assert len(toast.orders) == 1, "Toast has the order; we never recorded it"
+
+    edge.start()
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    assert len(toast.orders) == 1, "found again by our reference, not created twice"
+    assert injected["data"]["pos_order_id"] in toast.orders
+    printed = await cloud.wait_event("order.printed", order_id="ord_ue_0001")
+    assert [e["data"].get("reprint") for e in printed] in ([False], [None]), printed
+
+
+async def test_answer_lost_after_toast_did_the_work_one_order(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> None:  # fmt: skip
+    toast.fail_next(502, after_processing=True, path="/orders/v2/orders")
+    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    [error] = await cloud.wait_event("pos.error", order_id="ord_ue_0001")
+    assert error["data"]["will_retry"] is True
+    await cloud.wait_event("order.injected", order_id="ord_ue_0001", timeout=30)
+    assert len(toast.orders) == 1
+
+
+async def test_cancellation_after_injection_voids_it(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> None:  # fmt: skip
+    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    await cloud.send_order(link(load_order("ubereats_delivery_cancelled_rev2")))
+    [cancelled] = await cloud.wait_event("order.cancelled", order_id="ord_ue_0001")
+    assert cancelled["data"]["voided_in_pos"] is True
+    assert toast.voided == {injected["data"]["pos_order_id"]}
+
+
+async def test_revision_after_injection_voids_and_injects_the_new_one(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> None:  # fmt: skip
+    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    [first] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    changed = ue_order(revision=2)
+    changed["items"] = changed["items"][:2]
+    await cloud.send_order(changed)
+    [_, second] = await cloud.wait_event("order.injected", order_id="ord_ue_0001", count=2)
+    assert second["data"]["replaced_pos_order_id"] == first["data"]["pos_order_id"]
+    assert toast.voided == {first["data"]["pos_order_id"]}
+    live = [o for o in toast.orders.values() if not o["voided"]]
+    assert [o["guid"] for o in live] == [second["data"]["pos_order_id"]]
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="updated")
