@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
-import time
 from typing import Any
 
 import httpx
@@ -13,6 +11,7 @@ import httpx
 from edge.orders.model import Order
 
 from .base import PosConnector, PosPermanentError, PosTransientError
+from .http import retry_after
 from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
 from .square_orders import (
     Json,
@@ -37,21 +36,6 @@ class SquareRejectedError(PosPermanentError):
         super().__init__(reason)
         self.status = status
         self.errors = errors
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _describe(errors: list[Json]) -> str:
