@@ -10,7 +10,6 @@ from edge.config.load import (
 )
 from edge.config.model import (
     CREDENTIAL_MQTT_PASSWORD,
-    CREDENTIAL_POS_TOKEN,
     CardReaderConfig,
     CloudConfig,
     Config,
@@ -18,14 +17,15 @@ from edge.config.model import (
     DatabaseConfig,
     LogConfig,
     OrdersConfig,
-    PosConfig,
     PrinterConfig,
     StoreConfig,
 )
+from edge.config.pos import CREDENTIAL_POS_CLIENT_SECRET, CREDENTIAL_POS_TOKEN, PosConfig
 from edge.config.uris import BrokerAddress
 
 __all__ = [
     "CREDENTIAL_MQTT_PASSWORD",
+    "CREDENTIAL_POS_CLIENT_SECRET",
     "CREDENTIAL_POS_TOKEN",
     "BrokerAddress",
     "CardReaderConfig",

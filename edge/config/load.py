@@ -14,11 +14,11 @@ from pydantic import BaseModel, ValidationError
 
 from edge.config.locate import KeyLines, KeyPath
 from edge.config.model import (
-    CROSS_FIELD_ERROR,
     IDENTIFIER_PATTERN,
     Config,
     printer_link_problems,
 )
+from edge.config.section import CROSS_FIELD_ERROR
 from edge.errors import EdgeError
 
 ENV_CONFIG = "EDGE_CONFIG"

@@ -1,4 +1,7 @@
-"""The configuration file's schema: CONTRACT §1 plus our documented extensions."""
+"""The configuration file's schema: CONTRACT §1 plus our documented extensions.
+
+`[pos]` lives in `edge.config.pos`; the names below re-export it.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from edge.config.locate import KeyPath
+from edge.config.pos import (
+    PosConfig,
+)
+from edge.config.section import Section as _Section
+from edge.config.section import cross_field_error
 from edge.config.uris import (
     BrokerAddress,
     check_card_reader_uri,
@@ -31,30 +36,15 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Locale = Literal["fr", "en"]
 PrinterEncoding = Literal["cp1252", "cp437", "cp850", "cp858", "cp852", "cp866"]
 PrinterRole = Literal["kitchen", "receipt"]
-PosKind = Literal["none", "square", "toast", "clover", "lightspeed_k"]
-CloverRegion = Literal["us", "eu", "la"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 # Names of systemd credentials (files in $CREDENTIALS_DIRECTORY), not secrets themselves.
 CREDENTIAL_MQTT_PASSWORD = "mqtt-password"  # noqa: S105
-CREDENTIAL_POS_TOKEN = "pos-token"  # noqa: S105
-CREDENTIAL_POS_CLIENT_SECRET = "pos-client-secret"  # noqa: S105
-
-CROSS_FIELD_ERROR = "config_cross_field"
 
 _TOPIC_PREFIX = re.compile(r"^[^/#+\s]+(/[^/#+\s]+)*$")
-_HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
 
 # Longest path the kernel accepts for an AF_UNIX socket (sun_path, minus the NUL).
 _MAX_SOCKET_PATH = 107
-
-
-def cross_field_error(problems: list[tuple[KeyPath, str]]) -> PydanticCustomError:
-    """One validation error carrying several cross-field problems, each at its own key path."""
-    summary = "; ".join(message for _, message in problems)
-    return PydanticCustomError(
-        CROSS_FIELD_ERROR, "{summary}", {"summary": summary, "problems": problems}
-    )
 
 
 def printer_link_problems(printers: Iterable[tuple[object, object]]) -> list[tuple[KeyPath, str]]:
@@ -78,11 +68,6 @@ def printer_link_problems(printers: Iterable[tuple[object, object]]) -> list[tup
                 (("printers", index, "backup"), f"no printer named {backup!r} (printers: {known})")
             )
     return problems
-
-
-class _Section(BaseModel):
-    # Unknown keys are an error (CONTRACT §1); TOML types are taken as they are, never coerced.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class StoreConfig(_Section):
@@ -356,113 +341,6 @@ class PrinterConfig(_Section):
     def scheme(self) -> str:
         """The transport, from the URI scheme: tcp, usb, serial, ble, rfcomm or file."""
         return self.uri.partition("://")[0].lower()
-
-
-class PosConfig(_Section):
-    """`[pos]`: the point of sale orders are injected into; kind "none" injects nothing."""
-
-    kind: PosKind = Field(default="none", description='POS vendor; "none" = no injection.')
-    base_url: str = Field(
-        default="",
-        description='Vendor API base URL; "" = the vendor\'s production URL.',
-    )
-    token_file: str = Field(
-        default="",
-        description='API access token file; "" = the systemd credential '
-        f'"{CREDENTIAL_POS_TOKEN}" if there is one.',
-    )
-    client_id: str = Field(default="", description="Toast and Lightspeed K: the API client id.")
-    client_secret_file: str = Field(
-        default="",
-        description='Toast and Lightspeed K: the client secret file; "" = the systemd '
-        f'credential "{CREDENTIAL_POS_CLIENT_SECRET}" if there is one.',
-    )
-    location_id: str = Field(default="", description="The vendor's id of this store.")
-    region: CloverRegion = Field(
-        default="us", description='Clover only: "us", "eu" or "la" (ignored when base_url is set).'
-    )
-    order_types: dict[str, str] = Field(
-        default={},
-        description="Extension. POS order type per partner and order type, as "
-        '"partner/type", "type" or "partner" -> id (Toast dining option GUID, Clover order '
-        'type id, Lightspeed K order profile code); "" = chosen by meaning.',
-    )
-    delivery_state: str = Field(
-        default="",
-        pattern=r"^([A-Z]{2})?$",
-        description="Extension. Toast: the two-letter state of the store's delivery addresses "
-        "(Toast requires one; the orders carry none).",
-    )
-    endpoint_id: str = Field(
-        default="store-edge",
-        description="Extension. Lightspeed K: the webhook endpoint id the cloud registered "
-        "for this store (where Lightspeed sends the results the cloud relays).",
-    )
-    disabled_partners: list[str] = Field(
-        default=[],
-        description="Extension. Partners (channels) whose orders are not injected; "
-        "the cloud may override it through in/settings.",
-    )
-    tenders: dict[str, str] = Field(
-        default={},
-        description="Extension. Partner -> the POS tender recording what the partner "
-        'collected (Square external payment type, default "EXTERNAL"; Toast alternate payment '
-        "type GUID; Clover tender id; Lightspeed K payment method code); unset = chosen by name.",
-    )
-    fulfillment: dict[str, Literal["pickup", "delivery", "shipment", "none"]] = Field(
-        default={},
-        description="Extension. Order type -> POS fulfillment (default: delivery and "
-        "self_delivery -> delivery, pickup -> pickup, dine_in -> none).",
-    )
-    auto_close: bool = Field(
-        default=True,
-        description="Extension. Record the partner's payment and close the POS ticket "
-        "right after injecting a paid order.",
-    )
-    menu_refresh_min: int = Field(
-        default=60, ge=1, le=1440, description="Extension. How often the POS menu is re-read."
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _valid_base_url(cls, value: str) -> str:
-        if value and not _HTTP_URL.match(value):
-            raise ValueError("should be empty or an http:// or https:// URL")
-        return value
-
-    @model_validator(mode="after")
-    def _complete_for_kind(self) -> PosConfig:
-        problems = pos_config_problems(self)
-        if problems:
-            raise cross_field_error(problems)
-        return self
-
-
-_LOCATION_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
-    "toast": (
-        re.compile(
-            r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-        ),
-        "the restaurant GUID (Toast-Restaurant-External-ID)",
-    ),
-    "clover": (re.compile(r"^[0-9A-Z]{13}$"), "the 13-character merchant id"),
-    "lightspeed_k": (re.compile(r"^[0-9]{1,18}$"), "the numeric business location id"),
-    # Square: "" is the merchant's main location (Square's "main" alias)
-    "square": (re.compile(r"^\S{0,64}$"), "the Square location id, or empty for the main one"),
-}
-
-
-def pos_config_problems(pos: PosConfig) -> list[tuple[KeyPath, str]]:
-    """What `[pos]` lacks for its kind (secrets are checked when they are read)."""
-    if pos.kind == "none":
-        return []
-    problems: list[tuple[KeyPath, str]] = []
-    pattern, what = _LOCATION_FORMS[pos.kind]
-    if not pattern.match(pos.location_id):
-        problems.append((("location_id",), f"{pos.kind} needs location_id = {what}"))
-    if pos.kind in ("toast", "lightspeed_k") and not pos.client_id:
-        problems.append((("client_id",), f"{pos.kind} needs client_id (the API client id)"))
-    return problems
 
 
 class CardReaderConfig(_Section):

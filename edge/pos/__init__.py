@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.config.load import read_secret
-from edge.config.model import CREDENTIAL_POS_CLIENT_SECRET, CREDENTIAL_POS_TOKEN, PosConfig
+from edge.config.pos import CREDENTIAL_POS_CLIENT_SECRET, CREDENTIAL_POS_TOKEN, PosConfig
 
 from .base import (
     PosConnector,
