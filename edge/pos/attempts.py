@@ -69,6 +69,22 @@ def finish(
     )
 
 
+def settle(
+    conn: sqlite3.Connection,
+    order_id: str,
+    revision: int,
+    found: Mapping[str, Any] | None,
+) -> None:
+    """An unanswered create is looked into: `found` is the POS order it made (as saved by
+    `dataclasses.asdict` of an Injected), or None when it made none. Either way it is done."""
+    pos_order_id = found["pos_order_id"] if found else None
+    conn.execute(
+        "UPDATE pos_attempts SET done = 1, pos_order_id = ?, progress = ?"
+        " WHERE order_id = ? AND revision = ? AND step = 'create'",
+        (pos_order_id, json.dumps({"injected": dict(found)} if found else {}), order_id, revision),
+    )
+
+
 def progress_of(conn: sqlite3.Connection, order: Order, step: str) -> dict[str, Any] | None:
     """What the last try of this step recorded, or None if it was never tried."""
     row = conn.execute(

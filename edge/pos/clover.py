@@ -128,8 +128,8 @@ class CloverConnector(PosConnector):
         configured = plan.order_type_for(order)
         key = f"order_type {order.source.partner}/{order.type}"
         if configured:
-            self._in_use[key] = {"id": configured, "from": "config"}
-            return configured
+            self._in_use[key] = {"id": configured[0], "from": configured[1]}
+            return configured[0]
         label = partner_name(order.source.partner, "en")
         if order.type == "pickup":
             label += " pickup"
@@ -155,8 +155,8 @@ class CloverConnector(PosConnector):
         partner = order.source.partner
         configured = plan.configured_tender(partner)
         if configured:
-            self._in_use[f"tender {partner}"] = {"id": configured, "from": "config"}
-            return configured
+            self._in_use[f"tender {partner}"] = {"id": configured[0], "from": configured[1]}
+            return configured[0]
         if partner not in self._tenders:
             key = TENDER_KEY_PREFIX + "".join(c for c in partner.lower() if c.isalnum())
             found = await self._all("/tenders", [("filter", f"labelKey={key}")])

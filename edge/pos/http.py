@@ -57,7 +57,6 @@ class VendorHttp:
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self.requests = 0  # sent, for the requests-per-order figure
 
     async def open(self) -> None:
         """Create the client."""
@@ -88,7 +87,6 @@ class VendorHttp:
         if self._client is None:
             raise RuntimeError(f"{self.vendor} connector used outside `async with`")
         what = f"{method} {path}"
-        self.requests += 1
         try:
             async with asyncio.timeout(self.timeout):  # httpx times each phase; this, the whole
                 return await self._client.request(

@@ -265,24 +265,14 @@ class Injector:
         for attempt in earlier:
             found = await self.connector.find(order, plan, attempt)
             revision = int(attempt.progress.get("revision", 0))
+            saved = asdict(found) if found else None
 
-            def _write(
-                c: sqlite3.Connection, found: Injected | None = found, rev: int = revision
-            ) -> None:
-                c.execute(
-                    "UPDATE pos_attempts SET done = 1, pos_order_id = ?, progress = ?"
-                    " WHERE order_id = ? AND revision = ? AND step = 'create'",
-                    (
-                        found.pos_order_id if found else None,
-                        json.dumps({"injected": asdict(found)} if found else {}),
-                        order.id,
-                        rev,
-                    ),
-                )
-                if found is not None:
+            def _write(c: sqlite3.Connection, rev: int = revision, doc: Any = saved) -> None:
+                attempts.settle(c, order.id, rev, doc)
+                if doc is not None:
                     c.execute(
                         "UPDATE orders SET pos_order_id = ? WHERE id = ?",
-                        (found.pos_order_id, order.id),
+                        (doc["pos_order_id"], order.id),
                     )
 
             await self.db.write(_write, Durability.FULL)
@@ -316,32 +306,30 @@ class Injector:
         return self._saving(order, await self.db.write(_write, Durability.FULL))
 
     def _saving(self, order: Order, attempt: Attempt) -> Attempt:
+        """The attempt, able to record its progress durably."""
+
         async def save(progress: Mapping[str, Any]) -> None:
             await self.db.write(
                 lambda c: attempts.save_progress(c, order, attempt.step, progress),
                 Durability.FULL,
             )
 
-        return Attempt(
-            step=attempt.step,
-            reference=attempt.reference,
-            tries=attempt.tries,
-            first_at=attempt.first_at,
-            progress=attempt.progress,
-            events=attempt.events,
-            save=save,
-        )
+        attempt.save = save
+        return attempt
 
     async def _void(self, job: Job, order: Order, plan: InjectionPlan, live: str | None) -> None:
         """Void the live POS order, and any an unanswered try may have created."""
-        await self.db.write(lambda c: _mark_running(c, job.id), Durability.FULL)
+        await self.db.write(
+            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
+        )
         unsettled = await self.db.read(lambda c: _unsettled_creates(c, order.id))
         targets = [live] if live is not None else []
-        settled: list[tuple[int, str]] = []
+        settled: list[tuple[int, Mapping[str, Any] | None]] = []
         try:
             for attempt in unsettled:
                 found = await self.connector.find(order, plan, attempt)
-                settled.append((attempt.progress.get("revision", 0), "create"))
+                revision = int(attempt.progress.get("revision", 0))
+                settled.append((revision, asdict(found) if found else None))
                 if found is not None and found.pos_order_id not in targets:
                     targets.append(found.pos_order_id)
             for pos_order_id in targets:
@@ -365,10 +353,6 @@ def _str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int) and v != ""}
-
-
-def _mark_running(conn: sqlite3.Connection, job_id: int) -> None:
-    jobs.set_state(conn, job_id, "running", count_attempt=True)
 
 
 def _injected_revision(conn: sqlite3.Connection, order_id: str, live: str | None) -> int | None:

@@ -123,17 +123,22 @@ class InjectionPlan:
         """The tender type recorded for money the partner collected."""
         return self.tenders.get(partner, self.default_tender)
 
-    def order_type_for(self, order: Order) -> str | None:
-        """The order type id configured for this partner and order type, if any."""
+    def order_type_for(self, order: Order) -> tuple[str, str] | None:
+        """The order type id configured for this partner and order type, and where it is set."""
         partner = order.source.partner
         for key in (f"{partner}/{order.type}", order.type, partner):
             if self.order_types.get(key):
-                return self.order_types[key]
+                return self.order_types[key], self._source("order_types", key)
         return None
 
-    def configured_tender(self, partner: str) -> str | None:
-        """The tender id configured for this partner, if any."""
-        return self.tenders.get(partner) or None
+    def configured_tender(self, partner: str) -> tuple[str, str] | None:
+        """The tender id configured for this partner, and where it is set."""
+        tender = self.tenders.get(partner)
+        return (tender, self._source("tenders", partner)) if tender else None
+
+    def _source(self, table: str, key: str) -> str:
+        where = "in/settings" if f"{table}.{key}" in self.from_cloud else "[pos]"
+        return f"{where} {table}.{key}"
 
     def reference(self, order: Order) -> str:
         """Our reference of this order revision in the POS: stable, unique, 19 characters.
@@ -165,7 +170,7 @@ class InjectionPlan:
         return hashlib.sha256(raw).hexdigest()[:40]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Attempt:
     """The durable record of one step of one order revision in the POS (CONTRACT: once).
 
@@ -190,15 +195,9 @@ class Attempt:
 
     async def note(self, **progress: Any) -> None:
         """Record progress durably before going on (e.g. the POS id of a created order)."""
-        merged = {**self.progress, **progress}
-        object.__setattr__(self, "progress", merged)
+        self.progress = {**self.progress, **progress}
         if self.save is not None:
-            await self.save(merged)
-
-
-def fresh_attempt(step: str, reference: str) -> Attempt:
-    """An attempt with no history: for tools (`edge pos`) and tests, never for the daemon."""
-    return Attempt(step=step, reference=reference, tries=0, first_at=0.0, progress={})
+            await self.save(self.progress)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -160,11 +160,11 @@ class Outcomes:
         *,
         voided: bool,
         error: PosPermanentError | None = None,
-        settled: Sequence[tuple[int, str]] = (),
+        settled: Sequence[tuple[int, Mapping[str, Any] | None]] = (),
     ) -> None:
         """`order.cancelled` with `voided_in_pos`; a void the POS refused is a `pos.error`.
 
-        `settled` names the create attempts (revision, step) whose outcome is now known, so
+        `settled` names the unanswered creates (revision, what each made) now looked into, so
         that a later job does not look for them again.
         """
 
@@ -173,12 +173,8 @@ class Outcomes:
             jobs.set_state(c, job.id, "done" if error is None else "failed", error=reason)
             if voided:
                 c.execute("UPDATE orders SET pos_order_id = NULL WHERE id = ?", (order.id,))
-            for revision, step in settled:
-                c.execute(
-                    "UPDATE pos_attempts SET done = 1"
-                    " WHERE order_id = ? AND revision = ? AND step = ?",
-                    (order.id, revision, step),
-                )
+            for revision, found in settled:
+                attempts.settle(c, order.id, revision, found)
             if error is not None:
                 data = _pos_error(
                     error.reason, error.unlinked, will_retry=False, manual=False, operation="void"

@@ -175,8 +175,8 @@ class ToastConnector(PosConnector):
 
     async def _choices(self, order: Order, plan: InjectionPlan) -> Choices:
         config = await self._configuration()
-        dining = plan.order_type_for(order)
-        source = "config"
+        configured = plan.order_type_for(order)
+        dining, source = configured if configured else (None, "")
         behavior = None
         if dining is None:
             behavior = BEHAVIORS[order.type]
@@ -200,8 +200,8 @@ class ToastConnector(PosConnector):
             dining, source = match[0]["guid"], f"{match[0].get('name')!r}, {behavior}"
             behavior = match[0].get("behavior") or behavior
         partner = order.source.partner
-        payment = plan.configured_tender(partner)
-        pay_source = "config"
+        configured_payment = plan.configured_tender(partner)
+        payment, pay_source = configured_payment if configured_payment else (None, "")
         if payment is None:
             wanted = partner_name(partner, "en").casefold()
             match = [p for p in config["payments"] if str(p.get("name", "")).casefold() == wanted]

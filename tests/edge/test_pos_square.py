@@ -23,9 +23,9 @@ from edge.pos import (
     PriceDifference,
     unlinked_lines,
 )
-from edge.pos.model import fresh_attempt
 from edge.pos.square import SquareConnector, retry_after
 from tests.conftest import load_order
+from tests.support.attempts import fresh_attempt
 from tests.support.fake_square import FakeSquare
 from tests.support.square_spec import SPEC_MISSING, SPEC_PATH, SpecViolation, validate_request
 

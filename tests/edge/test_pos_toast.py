@@ -11,9 +11,10 @@ import pytest
 
 from edge.orders.model import Order
 from edge.pos import PosPermanentError, PosTransientError
-from edge.pos.model import Attempt, InjectionPlan, fresh_attempt, rule_violations
+from edge.pos.model import Attempt, InjectionPlan, rule_violations
 from edge.pos.toast import ToastConnector
 from tests.conftest import load_order
+from tests.support.attempts import fresh_attempt
 from tests.support.fake_toast import FakeToast
 from tests.support.toast_menu import link, pos_id
 

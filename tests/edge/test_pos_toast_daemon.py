@@ -52,16 +52,24 @@ def make_edge(
     return proc
 
 
+@pytest.fixture
+async def running_edge(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
+    edge_processes: list,
+) -> EdgeProcess:  # fmt: skip
+    """The daemon with the kitchen printer and Toast, connected to the broker."""
+    edge = make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    return edge
+
+
 def ue_order(**changes: Any) -> dict:
     return link(load_order("ubereats_delivery", **changes))
 
 
 async def test_injected_once_printed_and_paid(
-    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
-    edge_processes: list,
-) -> None:  # fmt: skip
-    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
-    await cloud.wait_event("edge.connected")
+    running_edge: EdgeProcess, cloud: FakeCloud, toast: FakeToast
+) -> None:
     await cloud.send_order(ue_order())
     [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
     await cloud.wait_event("order.printed", order_id="ord_ue_0001")
@@ -106,11 +114,8 @@ async def test_answer_lost_after_toast_did_the_work_one_order(
 
 
 async def test_cancellation_after_injection_voids_it(
-    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
-    edge_processes: list,
-) -> None:  # fmt: skip
-    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
-    await cloud.wait_event("edge.connected")
+    running_edge: EdgeProcess, cloud: FakeCloud, toast: FakeToast
+) -> None:
     await cloud.send_order(ue_order())
     [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
     await cloud.send_order(link(load_order("ubereats_delivery_cancelled_rev2")))
@@ -120,11 +125,8 @@ async def test_cancellation_after_injection_voids_it(
 
 
 async def test_revision_after_injection_voids_and_injects_the_new_one(
-    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator, toast: FakeToast,
-    edge_processes: list,
-) -> None:  # fmt: skip
-    make_edge(tmp_path, broker, kitchen, toast, edge_processes).start()
-    await cloud.wait_event("edge.connected")
+    running_edge: EdgeProcess, cloud: FakeCloud, toast: FakeToast
+) -> None:
     await cloud.send_order(ue_order())
     [first] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
     changed = ue_order(revision=2)
