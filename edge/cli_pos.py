@@ -13,30 +13,28 @@ from rich.table import Table
 
 from edge.cli import _config_option, _json_option, emit, fail, load
 from edge.config import Config
-from edge.pos import LinkStatus, Menu, PosConnector, PosError, connector_for
+from edge.pos import LinkStatus, Menu, PosConnector, PosError
+from edge.pos.session import pos_session
 
 T = TypeVar("T")
 
 
-def _connector(config: Config, as_json: bool) -> PosConnector:
-    try:
-        connector = connector_for(config.pos)
-    except PosError as err:
-        fail(as_json, str(err))
-    if connector is None:
-        fail(as_json, 'no POS configured ([pos] kind = "none"): nothing is injected')
-    return connector
-
-
-def _call(config: Config, as_json: bool, call: Callable[[PosConnector], Awaitable[T]]) -> T:
-    """Open the configured connector, make one call, close it."""
-    connector = _connector(config, as_json)
+def _call(
+    config: Config,
+    as_json: bool,
+    call: Callable[[PosConnector], Awaitable[T]],
+    doing: str = "",
+) -> T:
+    """Open the configured connector, make one call, close it; a POS error exits 1."""
 
     async def run() -> T:
-        async with connector:
+        async with pos_session(config) as connector:
             return await call(connector)
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except PosError as err:
+        fail(as_json, f"{doing}: {err}" if doing else str(err))
 
 
 def _money(amount: int | None, currency: str | None) -> str:
@@ -81,10 +79,7 @@ def pos_status(config_path: str | None, as_json: bool) -> None:
 def pos_menu(config_path: str | None, as_json: bool) -> None:
     """The menu the POS serves: the ids order lines and modifiers must be linked to."""
     config = load(config_path, as_json)
-    try:
-        menu: Menu = _call(config, as_json, lambda c: c.read_menu())
-    except PosError as err:
-        fail(as_json, f"cannot read the menu: {err}")
+    menu: Menu = _call(config, as_json, lambda c: c.read_menu(), "cannot read the menu")
 
     def human() -> None:
         console = Console()

@@ -121,14 +121,13 @@ async def _check_broker(config: Config) -> dict[str, Any]:
 
 
 async def _check_pos(config: Config) -> dict[str, Any]:
-    from edge.pos import PosError, connector_for
+    from edge.pos import PosError
+    from edge.pos.session import pos_session
 
     if config.pos.kind == "none":
         return _check("pos", None, "kind none (nothing injected)")
     try:
-        connector = connector_for(config.pos)
-        assert connector is not None
-        async with asyncio.timeout(15), connector:
+        async with asyncio.timeout(15), pos_session(config) as connector:
             status = await connector.check_link()
     except (PosError, TimeoutError) as err:
         status = None

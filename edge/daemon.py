@@ -29,6 +29,7 @@ from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
 from edge.pos import connector_for
 from edge.pos.injector import Injector
+from edge.pos.secrets import DatabaseSecrets
 from edge.printing.render import PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
 from edge.scheduler import Scheduler
@@ -101,7 +102,7 @@ class Daemon:
         ]
         # A POS whose connector cannot be built (no token) is a config error: refuse to start
         # rather than silently skip injection.
-        connector = connector_for(config.pos)
+        connector = connector_for(config.pos, secrets=DatabaseSecrets(self.db))
         self.life = Lifecycle(
             self.routes,
             release_lead_s=config.orders.release_lead_min * 60.0,

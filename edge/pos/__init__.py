@@ -28,6 +28,7 @@ from .model import (
     PriceDifference,
     unlinked_lines,
 )
+from .secrets import NoSecrets, SecretStore
 
 __all__ = [
     "Attempt",
@@ -77,8 +78,14 @@ def read_credentials(config: PosConfig) -> PosCredentials:
     return PosCredentials(token=token or "", client_secret=secret or "")
 
 
-def connector_for(config: PosConfig, *, timeout: float = 10.0) -> PosConnector | None:
-    """The connector `[pos]` names, or None for kind "none"; the secrets are read now."""
+def connector_for(
+    config: PosConfig, *, timeout: float = 10.0, secrets: SecretStore | None = None
+) -> PosConnector | None:
+    """The connector `[pos]` names, or None for kind "none"; the secrets are read now.
+
+    `secrets` keeps what a POS rotates (Lightspeed K's refresh token): the daemon's
+    database. Without it (`edge check-config`) the connector can be built, never used.
+    """
     if config.kind == "none":
         return None
     credentials = read_credentials(config)
@@ -111,4 +118,15 @@ def connector_for(config: PosConfig, *, timeout: float = 10.0) -> PosConnector |
             base_url=config.base_url or None,
             timeout=timeout,
         )
-    raise PosPermanentError(f"POS kind {config.kind!r} has no connector yet")
+    from .lightspeed import LightspeedKConnector
+
+    return LightspeedKConnector(
+        client_id=config.client_id,
+        client_secret=credentials.client_secret,
+        initial_refresh_token=credentials.token,
+        business_location_id=int(config.location_id),
+        endpoint_id=config.endpoint_id,
+        secrets=secrets or NoSecrets(),
+        base_url=config.base_url or None,
+        timeout=timeout,
+    )
