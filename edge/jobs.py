@@ -90,6 +90,10 @@ def add_print_job(
     )
 
 
+# SQL condition on a job `j`: an inject or void waiting its turn.
+POS_QUEUED = "j.kind IN ('inject', 'void') AND j.state = 'queued'"
+
+
 def add_pos_job(conn: sqlite3.Connection, kind: str, order_id: str, revision: int) -> int:
     """Queue an `inject` or `void` of an order in the POS."""
     return _insert(conn, kind, order_id=order_id, revision=revision)

@@ -12,6 +12,12 @@ from edge.orders.model import Order
 
 from .model import Attempt
 
+# SQL condition on a job `j`: its order was taken by the POS, which has not answered yet.
+AWAITING_ANSWER = (
+    "EXISTS (SELECT 1 FROM pos_attempts a WHERE a.order_id = j.order_id AND a.step = 'create'"
+    " AND a.done = 0 AND json_extract(a.progress, '$.submitted_at') IS NOT NULL)"
+)
+
 # Relayed events kept per reference: a POS sends a handful per order (result, ready, closed).
 _MAX_EVENTS = 50
 

@@ -284,7 +284,11 @@ class Injector:
         done = attempt.progress.get("injected")
         if isinstance(done, dict):  # created by an earlier try, which was told so
             return injected_from_dict(done)
-        injected = await self.connector.inject(order, plan, attempt)
+        try:
+            injected = await self.connector.inject(order, plan, attempt)
+        except PosPending:  # taken, answer later (Lightspeed K): the request went out too
+            crash_point("after_pos_request")
+            raise
         crash_point("after_pos_request")
         await attempt.note(injected=asdict(injected))
         return injected
@@ -410,12 +414,29 @@ def _unsettled_creates(conn: sqlite3.Connection, order_id: str) -> list[Attempt]
 
 
 def _head_pos_job(conn: sqlite3.Connection) -> Job | None:
-    row = conn.execute(
-        "SELECT * FROM jobs WHERE kind IN ('inject', 'void') AND state = 'queued'"
-        " ORDER BY next_attempt_at > ?, id LIMIT 1",
-        (time.time(),),
+    """The next job to carry out (or, when none is due, the one to wait for).
+
+    Orders go into the POS in the order they arrived: the oldest job runs first, and the
+    ones behind it wait for it, whatever their own retry times (a POS that is down is down
+    for all). A job whose order the POS took and will answer for later (`PosPending`) does
+    not hold the line: it is looked at again when its own time comes.
+    """
+    now = time.time()
+    waiting = conn.execute(
+        f"SELECT * FROM jobs j WHERE {jobs.POS_QUEUED} AND {attempts.AWAITING_ANSWER}"
+        " ORDER BY next_attempt_at LIMIT 1"
     ).fetchone()
-    return Job.from_row(row) if row else None
+    if waiting is not None and waiting["next_attempt_at"] <= now:
+        return Job.from_row(waiting)
+    head = conn.execute(
+        f"SELECT * FROM jobs j WHERE {jobs.POS_QUEUED} AND NOT {attempts.AWAITING_ANSWER}"
+        " ORDER BY id LIMIT 1"
+    ).fetchone()
+    if head is None or (
+        waiting is not None and waiting["next_attempt_at"] < head["next_attempt_at"]
+    ):
+        head = waiting
+    return Job.from_row(head) if head else None
 
 
 def _order_row(conn: sqlite3.Connection, order_id: str | None) -> sqlite3.Row | None:

@@ -84,6 +84,7 @@ class Outcomes:
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(c, job.id, "done")
+            _hurry_the_line(c)
             c.execute(
                 "UPDATE orders SET pos_order_id = ? WHERE id = ?", (injected.pos_order_id, order.id)
             )
@@ -124,10 +125,22 @@ class Outcomes:
             if first:
                 data = _pos_error(err.reason, [], will_retry=True, manual=False, operation=job.kind)
                 outbox.add_event(c, "pos.error", job.order_id, data)
+            # the orders in line behind it wait too: each hears why, once per cause
+            behind = f"waiting behind order {job.order_id}: {err.reason}"
+            for other in c.execute(
+                f"SELECT j.id, j.kind, j.order_id FROM jobs j WHERE {jobs.POS_QUEUED}"
+                f" AND j.id > ? AND (j.last_error IS NULL OR j.last_error != ?)"
+                f" AND NOT {attempts.AWAITING_ANSWER} ORDER BY j.id",
+                (job.id, behind),
+            ).fetchall():
+                c.execute("UPDATE jobs SET last_error = ? WHERE id = ?", (behind, other["id"]))
+                data = _pos_error(
+                    behind, [], will_retry=True, manual=False, operation=other["kind"]
+                )
+                outbox.add_event(c, "pos.error", other["order_id"], data)
 
         await self.db.write(_write, Durability.FULL)
-        if first:
-            self.on_events()
+        self.on_events()
 
     async def refused(self, job: Job, order: Order, err: PosPermanentError) -> None:
         """The order cannot go in by itself: tell the cloud and print it for manual entry."""
@@ -196,3 +209,13 @@ class Outcomes:
         await self.db.write(
             lambda c: jobs.set_state(c, job.id, state, error=why), Durability.NORMAL
         )
+
+
+def _hurry_the_line(conn: sqlite3.Connection) -> None:
+    """The POS answered: the jobs behind, waiting out their backoff, go now (in order);
+    those awaiting the POS's own answer keep their time."""
+    conn.execute(
+        "UPDATE jobs SET next_attempt_at = 0 WHERE id IN (SELECT j.id FROM jobs j"
+        f" WHERE {jobs.POS_QUEUED} AND j.next_attempt_at > 0"
+        f" AND NOT {attempts.AWAITING_ANSWER})"
+    )
