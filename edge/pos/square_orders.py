@@ -136,9 +136,21 @@ def create_order_body(order: Order, plan: InjectionPlan) -> Json:
     fulfillment = _fulfillment(order, plan)
     if fulfillment:
         body["fulfillments"] = [fulfillment]
+    charges = []
+    fee = order.totals.delivery_fee if order.totals else None
+    if fee:  # a fee is a service charge of its own, never folded into an item's price
+        charges.append(
+            {
+                "uid": "delivery_fee",
+                "name": "Delivery fee",
+                "amount_money": _money(fee, currency),
+                "calculation_phase": "SUBTOTAL_PHASE",
+                "taxable": False,
+            }
+        )
     tip = plan.tip_for(order)
     if tip:
-        body["service_charges"] = [
+        charges.append(
             {
                 "uid": "tip",
                 "name": "Tip",
@@ -147,7 +159,9 @@ def create_order_body(order: Order, plan: InjectionPlan) -> Json:
                 "calculation_phase": "TOTAL_PHASE",
                 "taxable": False,
             }
-        ]
+        )
+    if charges:
+        body["service_charges"] = charges
     return {"idempotency_key": plan.key("order", order), "order": body}
 
 

@@ -145,6 +145,8 @@ def _selection(order: Order, i: int, index: ToastMenuIndex) -> Json:
         if groups:
             modifier["optionGroup"] = {"guid": groups[0]}
         modifiers += [dict(modifier) for _ in range(mod.quantity)]
+    if line.notes:  # the kitchen's note for this dish ("sans oignons"), at no charge
+        modifiers.append({"selectionType": "SPECIAL_REQUEST", "displayName": line.notes[:1000]})
     if modifiers:
         selection["modifiers"] = modifiers
     return selection
@@ -196,6 +198,16 @@ def check_total(priced: Json) -> int:
     return sum(cents(c.get("totalAmount")) or 0 for c in priced.get("checks") or [])
 
 
+def _line_price(selection: Json) -> int | None:
+    """What the guest pays Toast for a dish line, for its quantity: a selection's `price`
+    includes its modifiers and excludes tax, added back where the menu price includes it."""
+    price = cents(selection.get("price"))
+    if price is None:
+        return None
+    included = selection.get("taxInclusion") == "INCLUDED"
+    return price + ((cents(selection.get("tax")) or 0) if included else 0)
+
+
 def read_order(order: Order, plan: InjectionPlan, doc: Json) -> Injected:
     """What Toast made of our order: its GUID, total and the lines it priced differently."""
     guid = doc.get("guid")
@@ -207,11 +219,7 @@ def read_order(order: Order, plan: InjectionPlan, doc: Json) -> Injected:
     for i, item in enumerate(order.items):
         ours = line_amount(item)
         ours_total += ours
-        pos = None
-        if i < len(selections):
-            price = cents(selections[i].get("price"))
-            mods = sum(cents(m.get("price")) or 0 for m in selections[i].get("modifiers") or [])
-            pos = None if price is None else price + mods
+        pos = _line_price(selections[i]) if i < len(selections) else None
         pos_lines += ours if pos is None else pos
         if pos is not None and pos != ours:
             differences.append(PriceDifference(line_ref(i, item), ours, pos))

@@ -14,7 +14,7 @@ from edge.pos import PosTransientError
 from edge.pos.clover import CloverConnector
 from edge.pos.model import Attempt, InjectionPlan
 from tests.conftest import load_order
-from tests.support.clover_inventory import link
+from tests.support.clover_inventory import link, pos_id
 from tests.support.fake_clover import FakeClover
 
 PLAN = InjectionPlan(store_id="st_demo", location_id="")
@@ -110,3 +110,12 @@ async def test_void_deletes_once(clover: FakeClover, pos: CloverConnector) -> No
     await pos.void(injected.pos_order_id)
     await pos.void(injected.pos_order_id)
     assert clover.deleted == {injected.pos_order_id}
+
+
+async def test_a_price_clover_charges_differently_is_reported(
+    clover: FakeClover, pos: CloverConnector
+) -> None:
+    clover.set_price(pos_id("itm_frites"), 500)  # the order says 4.50
+    o = order("ubereats_delivery")
+    injected = await pos.inject(o, PLAN, attempt(o))
+    assert [(d.line, d.ours, d.pos) for d in injected.differences] == [("l2", 450, 500)]

@@ -126,7 +126,9 @@ async def test_self_delivery_tip_and_address_go_to_the_pos(
 ) -> None:
     injected = await pos.inject(linked_self_delivery(), PLAN, NEW)
     [body] = square.posted("/v2/orders")
-    [tip] = body["order"]["service_charges"]
+    fee, tip = body["order"]["service_charges"]
+    assert fee["name"] == "Delivery fee", "the fee as Square's fee construct, not in a price"
+    assert fee["amount_money"] == {"amount": 250, "currency": "EUR"}
     assert tip["amount_money"] == {"amount": 300, "currency": "EUR"}
     assert tip["calculation_phase"] == "TOTAL_PHASE"
     assert tip["taxable"] is False
@@ -136,7 +138,7 @@ async def test_self_delivery_tip_and_address_go_to_the_pos(
     assert details["recipient"]["address"]["address_line_1"] == "12 rue de la Roquette"
     assert details["dropoff_notes"] == "Code porte 4521"
     assert injected.tip_sent == 300
-    assert injected.pos_total == 2200 + 300
+    assert injected.pos_total == 2200 + 250 + 300
 
 
 async def test_pickup_gets_its_tip_and_a_scheduled_pickup(

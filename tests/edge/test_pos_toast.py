@@ -173,3 +173,24 @@ async def test_an_unknown_guid_is_refused_permanently(
     with pytest.raises(PosPermanentError):
         await pos.inject(o, PLAN, fresh_attempt("create", PLAN.reference(o)))
     assert toast.orders == {}
+
+
+async def test_a_dish_note_goes_to_the_kitchen_as_a_special_request(
+    toast: FakeToast, pos: ToastConnector
+) -> None:
+    o = order("ubereats_delivery")  # the cheeseburger line says "sans oignons"
+    injected = await pos.inject(o, PLAN, attempt(o))
+    burger = toast.orders[injected.pos_order_id]["checks"][0]["selections"][0]
+    requests = [m for m in burger["modifiers"] if m.get("selectionType") == "SPECIAL_REQUEST"]
+    assert [m["displayName"] for m in requests] == ["sans oignons"]
+    assert injected.differences == (), "a special request costs nothing"
+
+
+
+async def test_a_price_toast_charges_differently_is_reported(
+    toast: FakeToast, pos: ToastConnector
+) -> None:
+    toast.set_price(pos_id("itm_frites"), "5.00")  # the order says 4.50
+    o = order("ubereats_delivery")
+    injected = await pos.inject(o, PLAN, attempt(o))
+    assert [(d.line, d.ours, d.pos) for d in injected.differences] == [("l2", 450, 500)]
