@@ -186,7 +186,6 @@ async def test_a_dish_note_goes_to_the_kitchen_as_a_special_request(
     assert injected.differences == (), "a special request costs nothing"
 
 
-
 async def test_a_price_toast_charges_differently_is_reported(
     toast: FakeToast, pos: ToastConnector
 ) -> None:
