@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from edge.cli import _config_option, _json_option, emit, fail, load
+from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
 from edge.config import Config
 from edge.pos import LinkStatus, Menu, PosConnector, PosError
 from edge.pos.session import pos_session
@@ -37,6 +37,23 @@ def _call(
         fail(as_json, f"{doing}: {err}" if doing else str(err))
 
 
+def _ids_in_use(config: Config, as_json: bool) -> dict[str, dict[str, str]]:
+    """The ids set in [pos], then those the running daemon chose by meaning or was told by
+    the cloud (in/settings), each with where it came from."""
+    ids = {
+        f"order_type {key}": {"id": value, "from": f"[pos] order_types.{key}"}
+        for key, value in config.pos.order_types.items()
+    }
+    ids |= {
+        f"tender {key}": {"id": value, "from": f"[pos] tenders.{key}"}
+        for key, value in config.pos.tenders.items()
+    }
+    reply = ask_daemon_if_running(config, "status", as_json=as_json)
+    live = ((reply or {}).get("result") or {}).get("pos") or {}
+    ids |= live.get("ids") or {}
+    return ids
+
+
 def _money(amount: int | None, currency: str | None) -> str:
     if amount is None:
         return "variable"
@@ -59,6 +76,7 @@ def pos_status(config_path: str | None, as_json: bool) -> None:
         "kind": config.pos.kind,
         "location_id": config.pos.location_id,
         **asdict(status),
+        "ids": _ids_in_use(config, as_json),
     }
 
     def human() -> None:
@@ -67,6 +85,13 @@ def pos_status(config_path: str | None, as_json: bool) -> None:
             click.echo(f"{config.pos.kind}: linked to {where}")
         else:
             click.secho(f"{config.pos.kind}: NOT linked: {status.detail}", fg="red")
+        if data["ids"]:
+            table = Table(title="POS ids in use (order types, tenders)")
+            for col in ("for", "id", "from"):
+                table.add_column(col)
+            for what, used in sorted(data["ids"].items()):
+                table.add_row(what, used["id"], used["from"])
+            Console().print(table)
 
     emit(as_json, data, human)
     if not status.ok:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess, write_config
 from tests.support.fake_toast import FakeToast
-from tests.support.toast_menu import link
+from tests.support.toast_menu import link, pos_id
 
 
 @pytest.fixture
@@ -139,3 +142,31 @@ async def test_revision_after_injection_voids_and_injects_the_new_one(
     live = [o for o in toast.orders.values() if not o["voided"]]
     assert [o["guid"] for o in live] == [second["data"]["pos_order_id"]]
     await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="updated")
+
+
+async def test_pos_status_says_which_ids_are_in_use_and_where_each_came_from(
+    running_edge: EdgeProcess, cloud: FakeCloud, toast: FakeToast
+) -> None:
+    await cloud.send_order(ue_order())
+    await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "pos",
+            "status",
+            "--json",
+            "--config",
+            str(running_edge.config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    ids = json.loads(result.stdout)["ids"]
+    assert ids["dining_option ubereats/delivery"]["id"] == pos_id("do_take_out")
+    assert "TAKE_OUT" in ids["dining_option ubereats/delivery"]["from"]
+    assert ids["payment_type ubereats"] == {"id": pos_id("pt_ubereats"), "from": "name 'uber eats'"}
