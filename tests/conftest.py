@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from blockbuster import blockbuster_ctx
 
+from drivers.emulator import PrinterEmulator
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess
@@ -76,3 +77,10 @@ def edge_processes() -> Iterator[list[EdgeProcess]]:
     yield started
     for p in started:
         p.stop_quietly()
+
+
+@pytest.fixture
+async def kitchen() -> AsyncIterator[PrinterEmulator]:
+    """A kitchen printer, emulated on loopback (files with their own setup define theirs)."""
+    async with PrinterEmulator(name="kitchen") as emu:
+        yield emu

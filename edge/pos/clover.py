@@ -68,6 +68,7 @@ class CloverConnector(PosConnector):
             timeout=timeout,
             headers={"Authorization": f"Bearer {token}"},
             transport=transport,
+            error_keys=("message", "details"),
         )
         self._order_types: dict[str, str] = {}  # label (casefold) -> id
         self._tenders: dict[str, str] = {}  # partner -> id
@@ -92,7 +93,7 @@ class CloverConnector(PosConnector):
                 f"Clover refused our token on {method} {path} (expired, revoked, another region,"
                 " or a permission the app lacks): check [pos] token_file, region and location_id"
             )
-        return self.http.read(f"{method} {path}", response, _describe(response))
+        return self.http.read(f"{method} {path}", response)
 
     async def _all(self, tail: str, params: list[tuple[str, str]], page: int = _PAGE) -> list[Json]:
         found: list[Json] = []
@@ -253,14 +254,3 @@ class CloverConnector(PosConnector):
     def ids_in_use(self) -> dict[str, dict[str, str]]:
         """Order types and tenders used so far, and where each came from."""
         return dict(self._in_use)
-
-
-def _describe(response: httpx.Response) -> str:
-    try:
-        doc = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(doc, dict):
-        parts = [str(doc.get("message") or ""), str(doc.get("details") or "")]
-        return " ".join(p for p in parts if p)[:300]
-    return str(doc)[:300]

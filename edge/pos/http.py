@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from .base import PosPermanentError, PosTransientError
+from .tokens import TokenKeeper
 
 USER_AGENT = "store-edge/0.1 (+restaurant edge box)"
 
@@ -50,8 +51,10 @@ class VendorHttp:
         timeout: float,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        error_keys: tuple[str, ...] = ("message",),
     ) -> None:
         self.vendor = vendor
+        self._error_keys = error_keys
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
@@ -99,7 +102,42 @@ class VendorHttp:
         except httpx.TransportError as err:
             raise PosTransientError(f"cannot reach {self.vendor} for {what}: {err!r}") from err
 
-    def read(self, what: str, response: httpx.Response, describe: str = "") -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        tokens: TokenKeeper | None = None,
+        json: Any = None,
+        params: Any = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """One exchange read as `read` does; with `tokens`, a bearer token refused once
+        (401) is renewed once."""
+        what = f"{method} {path}"
+        for _ in range(2 if tokens is not None else 1):
+            headers = None
+            if tokens is not None:
+                token = await tokens.token()
+                headers = {"Authorization": f"Bearer {token}"}
+            response = await self.send(method, path, json=json, params=params, headers=headers)
+            if response.status_code == 401 and tokens is not None:
+                tokens.reject(token)
+                continue
+            return self.read(what, response), response.headers
+        raise PosPermanentError(f"{self.vendor} refused our token twice on {what}")
+
+    def describe(self, response: httpx.Response) -> str:
+        """What an error answer says, from the vendor's error fields."""
+        try:
+            doc = response.json()
+        except ValueError:
+            return response.text[:200]
+        if not isinstance(doc, dict):
+            return str(doc)[:300]
+        said = [str(doc[k]) for k in self._error_keys if doc.get(k)]
+        return " ".join(dict.fromkeys(said))[:300] or str(doc)[:300]
+
+    def read(self, what: str, response: httpx.Response) -> Any:
         """The JSON body of a 2xx answer; an error answer raised as its kind."""
         status = response.status_code
         try:
@@ -107,6 +145,7 @@ class VendorHttp:
         except ValueError:
             doc = None
         wait = retry_after(response.headers.get("Retry-After"))
+        describe = self.describe(response) if status >= 400 else ""
         detail = f": {describe}" if describe else ""
         if status == 429:
             raise PosTransientError(f"{self.vendor} rate-limited {what}", retry_after=wait)

@@ -79,7 +79,11 @@ class LightspeedKConnector(PosConnector):
         self._secrets = secrets
         self._clock = clock
         self.http = VendorHttp(
-            "Lightspeed", base_url or PRODUCTION_URL, timeout=timeout, transport=transport
+            "Lightspeed",
+            base_url or PRODUCTION_URL,
+            timeout=timeout,
+            transport=transport,
+            error_keys=("message", "msg", "error", "error_description"),
         )
         self.tokens = TokenKeeper(self._refresh)
         self._index: MenuIndex | None = None
@@ -125,7 +129,7 @@ class LightspeedKConnector(PosConnector):
             if response.status_code in (400, 401) and "invalid_grant" in response.text:
                 continue  # another process may have rotated it meanwhile: read it again
             try:
-                doc = self.http.read("POST /oauth/token", response, response.text[:200])
+                doc = self.http.read("POST /oauth/token", response)
             except VendorRejectedError as err:
                 raise PosPermanentError(
                     f"Lightspeed refused our client credentials (HTTP {err.status}): check "
@@ -142,18 +146,8 @@ class LightspeedKConnector(PosConnector):
             return access, float(lifetime) if isinstance(lifetime, int | float) else 3600.0
 
     async def _call(self, method: str, path: str, *, body: Any = None, params: Any = None) -> Any:
-        what = f"{method} {path}"
-        for _ in range(2):  # a token refused once is renewed once
-            token = await self.tokens.token()
-            response = await self.http.send(
-                method, path, json=body, params=params,
-                headers={"Authorization": f"Bearer {token}"},
-            )  # fmt: skip
-            if response.status_code == 401:
-                self.tokens.reject(token)
-                continue
-            return self.http.read(what, response, _describe(response))
-        raise PosPermanentError(f"Lightspeed refused our token twice on {what}")
+        doc, _ = await self.http.call(method, path, tokens=self.tokens, json=body, params=params)
+        return doc
 
     # the interface
 
@@ -360,13 +354,3 @@ class LightspeedKConnector(PosConnector):
     def ids_in_use(self) -> dict[str, dict[str, str]]:
         """Order profiles and payment methods used so far, and where each came from."""
         return dict(self._in_use)
-
-
-def _describe(response: httpx.Response) -> str:
-    try:
-        doc = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(doc, dict):
-        return str(doc.get("message") or doc.get("msg") or doc.get("error") or doc)[:300]
-    return str(doc)[:300]

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from edge.orders.model import Order
@@ -29,6 +28,7 @@ from .model import (
     line_amount,
     line_ref,
 )
+from .money import cents, units
 from .square_orders import order_label
 
 Json = dict[str, Any]
@@ -47,21 +47,6 @@ DELIVERY_MODES = {
     "pickup": "TAKE_AWAY",
     "dine_in": "NONE",
 }
-
-
-def units(cents: int) -> float:
-    """Minor units to Lightspeed's amount."""
-    return float(Decimal(cents) / 100)
-
-
-def cents(amount: Any) -> int | None:
-    """Lightspeed's amount (number or string) to minor units, half up; None when absent."""
-    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-        return None
-    try:
-        return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except ArithmeticError:
-        return None
 
 
 @dataclass(frozen=True)

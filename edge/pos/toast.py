@@ -66,6 +66,7 @@ class ToastConnector(PosConnector):
             timeout=timeout,
             headers={"Toast-Restaurant-External-ID": restaurant_guid},
             transport=transport,
+            error_keys=("message", "developerMessage"),
         )
         self.tokens = TokenKeeper(self._login)
         self._index: ToastMenuIndex | None = None
@@ -90,7 +91,7 @@ class ToastConnector(PosConnector):
         }
         response = await self.http.send("POST", LOGIN_PATH, json=body)
         try:
-            doc = self.http.read(f"POST {LOGIN_PATH}", response, _describe(response))
+            doc = self.http.read(f"POST {LOGIN_PATH}", response)
         except VendorRejectedError as err:
             raise PosPermanentError(
                 f"Toast refused our client credentials (HTTP {err.status}): check [pos] "
@@ -109,18 +110,7 @@ class ToastConnector(PosConnector):
     async def _exchange(
         self, method: str, path: str, *, body: Any = None, params: Any = None
     ) -> tuple[Any, httpx.Headers]:
-        what = f"{method} {path}"
-        for _ in range(2):  # a token refused once is renewed once
-            token = await self.tokens.token()
-            response = await self.http.send(
-                method, path, json=body, params=params,
-                headers={"Authorization": f"Bearer {token}"},
-            )  # fmt: skip
-            if response.status_code == 401:
-                self.tokens.reject(token)
-                continue
-            return self.http.read(what, response, _describe(response)), response.headers
-        raise PosPermanentError(f"Toast refused our token twice on {what}: check API access")
+        return await self.http.call(method, path, tokens=self.tokens, json=body, params=params)
 
     async def _pages(self, path: str) -> list[Json]:
         """Every page of a configuration list (Toast-Next-Page-Token)."""
@@ -290,13 +280,3 @@ class ToastConnector(PosConnector):
     def ids_in_use(self) -> dict[str, dict[str, str]]:
         """Dining options and payment types used so far, and where each came from."""
         return dict(self._in_use)
-
-
-def _describe(response: httpx.Response) -> str:
-    try:
-        doc = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(doc, dict):
-        return str(doc.get("message") or doc.get("developerMessage") or doc)[:300]
-    return str(doc)[:300]

@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from edge.orders.model import Order
@@ -28,6 +27,7 @@ from .model import (
     line_amount,
     line_ref,
 )
+from .money import cents, units
 from .square_orders import order_label
 
 Json = dict[str, Any]
@@ -49,21 +49,6 @@ NAMING_AUTHORITY = "storeedge"
 def external_id(reference: str) -> str:
     """The order's `externalId`: our reference under our naming authority."""
     return f"{NAMING_AUTHORITY}:{reference}"
-
-
-def units(cents: int) -> float:
-    """Minor units to Toast's decimal amount."""
-    return float(Decimal(cents) / 100)
-
-
-def cents(amount: Any) -> int | None:
-    """Toast's decimal amount to minor units (half up), None when absent."""
-    if isinstance(amount, bool) or not isinstance(amount, int | float | str):
-        return None
-    try:
-        return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    except ArithmeticError:
-        return None
 
 
 def toast_time(when: datetime) -> str:

@@ -15,8 +15,9 @@ from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.clover_inventory import link
-from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.edge_process import EdgeProcess
 from tests.support.fake_clover import FakeClover
+from tests.support.pos_daemon import pos_edge, pos_section, unique
 
 PARTNER_TENDER_KEY = "com.storeedge.tender.ubereats"
 
@@ -28,30 +29,10 @@ async def clover() -> AsyncIterator[FakeClover]:
         assert fake.violations == [], "a request broke our Clover document"
 
 
-@pytest.fixture
-async def kitchen() -> AsyncIterator[PrinterEmulator]:
-    async with PrinterEmulator(name="kitchen") as emu:
-        yield emu
-
-
 def make_edge(
     tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, clover: FakeClover, procs: list
 ) -> EdgeProcess:
-    config = write_config(
-        tmp_path / "edge.toml",
-        broker_url=broker.url,
-        printers=[{"name": "kitchen", "uri": kitchen.uri}],
-    )
-    token = tmp_path / "clover-token"
-    token.write_text(clover.token + "\n")
-    with config.open("a") as f:
-        f.write(
-            f'\n[pos]\nkind = "clover"\nbase_url = "{clover.url}"\ntoken_file = "{token}"\n'
-            f'location_id = "{clover.merchant_id}"\n'
-        )
-    proc = EdgeProcess(config)
-    procs.append(proc)
-    return proc
+    return pos_edge(tmp_path, broker, kitchen, pos_section(tmp_path, "clover", clover), procs)
 
 
 @pytest.fixture
@@ -67,12 +48,6 @@ async def running_edge(
 
 def ue_order(**changes: Any) -> dict:
     return link(load_order("ubereats_delivery", **changes))
-
-
-def unique(events: list[dict]) -> list[dict]:
-    """Events once each: after a restart the daemon publishes again those the cloud did not
-    confirm (`in/events-ack`), with the same id and seq."""
-    return list({e["id"]: e for e in events}.values())
 
 
 def live_orders(clover: FakeClover) -> list[str]:

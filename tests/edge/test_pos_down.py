@@ -23,10 +23,11 @@ from tests.conftest import load_order
 from tests.support import clover_inventory, toast_menu
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
-from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.edge_process import EdgeProcess
 from tests.support.fake_clover import FakeClover
 from tests.support.fake_square import FakeSquare
 from tests.support.fake_toast import FakeToast
+from tests.support.pos_daemon import pos_edge, pos_section, unique
 from tests.support.square_spec import SPEC_MISSING as SQUARE_SPEC_MISSING
 from tests.support.square_spec import SPEC_PATH as SQUARE_SPEC_PATH
 from tests.support.toast_spec import SPEC_MISSING as TOAST_SPEC_MISSING
@@ -61,44 +62,7 @@ class Vendor:
 
     name: str
     fake: Fake
-    pos_section: Callable[[Path], str]
     link: Callable[[Json], Json]
-
-
-def square_section(fake: FakeSquare) -> Callable[[Path], str]:
-    def section(tmp_path: Path) -> str:
-        token = tmp_path / "pos-token"
-        token.write_text(fake.token + "\n")
-        return (
-            f'[pos]\nkind = "square"\nbase_url = "{fake.url}"\ntoken_file = "{token}"\n'
-            f'location_id = "{fake.location_id}"\n'
-        )
-
-    return section
-
-
-def toast_section(fake: FakeToast) -> Callable[[Path], str]:
-    def section(tmp_path: Path) -> str:
-        secret = tmp_path / "toast-secret"
-        secret.write_text(fake.client_secret + "\n")
-        return (
-            f'[pos]\nkind = "toast"\nbase_url = "{fake.url}"\nclient_id = "{fake.client_id}"\n'
-            f'client_secret_file = "{secret}"\nlocation_id = "{fake.restaurant_guid}"\n'
-        )
-
-    return section
-
-
-def clover_section(fake: FakeClover) -> Callable[[Path], str]:
-    def section(tmp_path: Path) -> str:
-        token = tmp_path / "clover-token"
-        token.write_text(fake.token + "\n")
-        return (
-            f'[pos]\nkind = "clover"\nbase_url = "{fake.url}"\ntoken_file = "{token}"\n'
-            f'location_id = "{fake.merchant_id}"\n'
-        )
-
-    return section
 
 
 def _as_is(doc: Json) -> Json:
@@ -117,11 +81,6 @@ def _fake_for(kind: str) -> AbstractAsyncContextManager[Any]:
     return FakeClover()
 
 
-SECTIONS: dict[str, Callable[[Any], Callable[[Path], str]]] = {
-    "square": square_section,
-    "toast": toast_section,
-    "clover": clover_section,
-}
 LINKS: dict[str, Callable[[Json], Json]] = {
     "square": _as_is,
     "toast": toast_menu.link,
@@ -133,35 +92,15 @@ LINKS: dict[str, Callable[[Json], Json]] = {
 async def vendor(request: pytest.FixtureRequest) -> AsyncIterator[Vendor]:
     kind: str = request.param
     async with _fake_for(kind) as fake:
-        yield Vendor(kind, fake, SECTIONS[kind](fake), LINKS[kind])
+        yield Vendor(kind, fake, LINKS[kind])
         assert fake.violations == [], f"a request broke {kind}'s document"
-
-
-@pytest.fixture
-async def kitchen() -> AsyncIterator[PrinterEmulator]:
-    async with PrinterEmulator(name="kitchen") as emu:
-        yield emu
 
 
 def make_edge(
     tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, vendor: Vendor, procs: list
 ) -> EdgeProcess:
-    config = write_config(
-        tmp_path / "edge.toml",
-        broker_url=broker.url,
-        printers=[{"name": "kitchen", "uri": kitchen.uri}],
-    )
-    with config.open("a") as f:
-        f.write("\n" + vendor.pos_section(tmp_path))
-    proc = EdgeProcess(config)
-    procs.append(proc)
-    return proc
-
-
-def unique(events: list[Json]) -> list[Json]:
-    """Events once each: after a restart the daemon publishes again those the cloud did not
-    confirm (`in/events-ack`), with the same id and seq."""
-    return list({e["id"]: e for e in events}.values())
+    section = pos_section(tmp_path, vendor.name, vendor.fake)
+    return pos_edge(tmp_path, broker, kitchen, section, procs)
 
 
 def platform_order(n: int, vendor: Vendor) -> Json:

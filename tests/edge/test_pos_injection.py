@@ -13,8 +13,9 @@ from drivers.emulator import PrinterEmulator
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
-from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.edge_process import EdgeProcess
 from tests.support.fake_square import FakeSquare
+from tests.support.pos_daemon import pos_edge, pos_section
 from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
 
 
@@ -27,12 +28,6 @@ async def square() -> AsyncIterator[FakeSquare]:
         assert fake.violations == [], "a request broke Square's spec"
 
 
-@pytest.fixture
-async def kitchen() -> AsyncIterator[PrinterEmulator]:
-    async with PrinterEmulator(name="kitchen") as emu:
-        yield emu
-
-
 def make_edge(
     tmp_path: Path,
     broker: Broker,
@@ -40,21 +35,7 @@ def make_edge(
     square: FakeSquare,
     procs: list[EdgeProcess],
 ) -> EdgeProcess:
-    config = write_config(
-        tmp_path / "edge.toml",
-        broker_url=broker.url,
-        printers=[{"name": "kitchen", "uri": kitchen.uri}],
-    )
-    token = tmp_path / "pos-token"
-    token.write_text(square.token + "\n")
-    with config.open("a") as f:
-        f.write(
-            f'\n[pos]\nkind = "square"\nbase_url = "{square.url}"\ntoken_file = "{token}"\n'
-            f'location_id = "{square.location_id}"\n'
-        )
-    proc = EdgeProcess(config)
-    procs.append(proc)
-    return proc
+    return pos_edge(tmp_path, broker, kitchen, pos_section(tmp_path, "square", square), procs)
 
 
 @pytest.fixture

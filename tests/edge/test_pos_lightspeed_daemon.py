@@ -15,9 +15,10 @@ from drivers.emulator import PrinterEmulator
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
-from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.edge_process import EdgeProcess
 from tests.support.fake_lightspeed_k import FakeLightspeedK
 from tests.support.lightspeed_menu import link
+from tests.support.pos_daemon import pos_edge, pos_section
 
 LOCATION = 45454565682155
 
@@ -34,32 +35,11 @@ async def lsk(cloud: FakeCloud) -> AsyncIterator[FakeLightspeedK]:
         assert fake.callback_errors == []
 
 
-@pytest.fixture
-async def kitchen() -> AsyncIterator[PrinterEmulator]:
-    async with PrinterEmulator(name="kitchen") as emu:
-        yield emu
-
-
 def make_edge(
     tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, lsk: FakeLightspeedK, procs: list
 ) -> EdgeProcess:
-    config = write_config(
-        tmp_path / "edge.toml",
-        broker_url=broker.url,
-        printers=[{"name": "kitchen", "uri": kitchen.uri}],
-    )
-    secret, token = tmp_path / "lsk-secret", tmp_path / "lsk-refresh"
-    secret.write_text("edge-box-secret\n")
-    token.write_text(lsk.refresh_token + "\n")
-    with config.open("a") as f:
-        f.write(
-            f'\n[pos]\nkind = "lightspeed_k"\nbase_url = "{lsk.url}"\nclient_id = "edge-box"\n'
-            f'client_secret_file = "{secret}"\ntoken_file = "{token}"\n'
-            f'location_id = "{LOCATION}"\n'
-        )
-    proc = EdgeProcess(config)
-    procs.append(proc)
-    return proc
+    section = pos_section(tmp_path, "lightspeed_k", lsk)
+    return pos_edge(tmp_path, broker, kitchen, section, procs)
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from drivers.emulator import PrinterEmulator
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
-from tests.support.edge_process import EdgeProcess, write_config
+from tests.support.edge_process import EdgeProcess
 from tests.support.fake_toast import FakeToast
+from tests.support.pos_daemon import pos_edge, pos_section, unique
 from tests.support.toast_menu import link, pos_id
 
 
@@ -29,30 +30,10 @@ async def toast() -> AsyncIterator[FakeToast]:
         assert fake.violations == [], "a request broke Toast's spec"
 
 
-@pytest.fixture
-async def kitchen() -> AsyncIterator[PrinterEmulator]:
-    async with PrinterEmulator(name="kitchen") as emu:
-        yield emu
-
-
 def make_edge(
     tmp_path: Path, broker: Broker, kitchen: PrinterEmulator, toast: FakeToast, procs: list
 ) -> EdgeProcess:
-    config = write_config(
-        tmp_path / "edge.toml",
-        broker_url=broker.url,
-        printers=[{"name": "kitchen", "uri": kitchen.uri}],
-    )
-    secret = tmp_path / "toast-secret"
-    secret.write_text(toast.client_secret + "\n")
-    with config.open("a") as f:
-        f.write(
-            f'\n[pos]\nkind = "toast"\nbase_url = "{toast.url}"\nclient_id = "{toast.client_id}"\n'
-            f'client_secret_file = "{secret}"\nlocation_id = "{toast.restaurant_guid}"\n'
-        )
-    proc = EdgeProcess(config)
-    procs.append(proc)
-    return proc
+    return pos_edge(tmp_path, broker, kitchen, pos_section(tmp_path, "toast", toast), procs)
 
 
 @pytest.fixture
@@ -99,8 +80,7 @@ async def test_crash_after_toast_created_the_order_adopts_it(
     assert len(toast.orders) == 1, "found again by our reference, not created twice"
     assert injected["data"]["pos_order_id"] in toast.orders
     printed = await cloud.wait_event("order.printed", order_id="ord_ue_0001")
-    unique = {e["id"]: e for e in printed}.values()  # events not yet acked are sent again
-    assert [e["data"]["reprint"] for e in unique] == [False], printed
+    assert [e["data"]["reprint"] for e in unique(printed)] == [False], printed
 
 
 async def test_answer_lost_after_toast_did_the_work_one_order(
