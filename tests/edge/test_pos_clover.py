@@ -53,13 +53,19 @@ async def pos(clover: FakeClover) -> AsyncIterator[CloverConnector]:
 
 
 @pytest.mark.parametrize(
-    "fixture",
-    ["ubereats_delivery", "self_delivery_with_tip", "deliveroo_pickup_scheduled"],
+    ("fixture", "changes"),
+    [
+        ("ubereats_delivery", {}),
+        ("self_delivery_with_tip", {}),
+        ("deliveroo_pickup_scheduled", {}),
+        ("doordash_pending", {"status": "accepted", "type": "dine_in"}),
+        ("large_catering_order", {}),
+    ],
 )
 async def test_every_order_goes_in_once_and_paid_with_its_tender(
-    clover: FakeClover, pos: CloverConnector, fixture: str
+    clover: FakeClover, pos: CloverConnector, fixture: str, changes: dict[str, Any]
 ) -> None:
-    o = order(fixture)
+    o = order(fixture, **changes)
     await pos.read_menu()
     injected = await pos.inject(o, PLAN, attempt(o))
     closed = await pos.close_ticket(o, injected, PLAN, attempt(o, step="pay"))
@@ -67,7 +73,7 @@ async def test_every_order_goes_in_once_and_paid_with_its_tender(
     assert PLAN.reference(o) in clover.orders[injected.pos_order_id]["title"]
     assert closed.payment_id in clover.payments
     # the partner's tender was created once; a second order finds it by its labelKey
-    again = order(fixture, id="ord_second", revision=1)
+    again = order(fixture, **changes, id="ord_second", revision=1)
     second = await pos.inject(again, PLAN, attempt(again))
     await pos.close_ticket(again, second, PLAN, attempt(again, step="pay"))
     partner_tenders = [t for t in clover.tenders.values() if "storeedge" in str(t.get("labelKey"))]

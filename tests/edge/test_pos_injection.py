@@ -169,3 +169,35 @@ async def test_injection_off_for_a_channel_through_cloud_settings(
     await cloud.wait_event("order.printed", order_id="ord_ue_0001")
     assert [o["reference_id"] for o in square.orders.values()] == ["W-2026-11-23-0042"]
     assert cloud.of_type("order.injected", order_id="ord_ue_0001") == []
+
+
+async def test_revision_of_an_open_injected_order_voids_it_and_injects_the_new_one(
+    running_edge: EdgeProcess, cloud: FakeCloud, square: FakeSquare
+) -> None:
+    unpaid = {"method": "partner", "paid": False}  # left open in Square: it can be voided
+    await cloud.send_order(load_order("ubereats_delivery", payment=unpaid))
+    [first] = await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    changed = load_order("ubereats_delivery", payment=unpaid, revision=2)
+    changed["items"] = changed["items"][:2]
+    await cloud.send_order(changed)
+    [_, second] = await cloud.wait_event("order.injected", order_id="ord_ue_0001", count=2)
+    assert second["data"]["replaced_pos_order_id"] == first["data"]["pos_order_id"]
+    assert square.orders[first["data"]["pos_order_id"]]["state"] == "CANCELED"
+    live = [o for o in square.orders.values() if o["state"] != "CANCELED"]
+    assert [o["id"] for o in live] == [second["data"]["pos_order_id"]]
+    assert len(live[0]["line_items"]) == 2
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="updated")
+
+
+async def test_revision_of_a_paid_square_order_asks_for_manual_entry_not_a_second_order(
+    running_edge: EdgeProcess, cloud: FakeCloud, square: FakeSquare
+) -> None:
+    await cloud.send_order(load_order("ubereats_delivery"))  # paid: closed in Square
+    await cloud.wait_event("order.injected", order_id="ord_ue_0001")
+    changed = load_order("ubereats_delivery", revision=2)
+    changed["items"] = changed["items"][:2]
+    await cloud.send_order(changed)
+    [error] = await cloud.wait_event("pos.error", order_id="ord_ue_0001")
+    assert error["data"]["manual_entry_required"] is True
+    await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="manual_entry")
+    assert len(square.orders) == 1

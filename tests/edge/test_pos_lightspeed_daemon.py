@@ -138,3 +138,18 @@ async def test_a_revision_after_injection_asks_for_manual_entry_not_a_second_ord
     await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="updated")
     await cloud.wait_event("order.printed", order_id="ord_ue_0001", ticket="manual_entry")
     assert len(lsk.orders) == 1
+
+
+async def test_answer_lost_after_lightspeed_took_the_order_one_order_on_the_till(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    lsk: FakeLightspeedK, edge_processes: list,
+) -> None:  # fmt: skip
+    lsk.fail_next(502, after_processing=True, path="/o/op/1/order/toGo")
+    make_edge(tmp_path, broker, kitchen, lsk, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_order(ue_order())
+    [error] = await cloud.wait_event("pos.error", order_id="ord_ue_0001")
+    assert error["data"]["will_retry"] is True
+    [injected] = await cloud.wait_event("order.injected", order_id="ord_ue_0001", timeout=30)
+    # whether the retry came before the relayed answer (a 409) or after it (no request)
+    assert list(lsk.orders) == [injected["data"]["pos_order_id"]]
