@@ -125,3 +125,24 @@ async def test_a_price_clover_charges_differently_is_reported(
     o = order("ubereats_delivery")
     injected = await pos.inject(o, PLAN, attempt(o))
     assert [(d.line, d.ours, d.pos) for d in injected.differences] == [("l2", 450, 500)]
+
+
+async def test_a_rate_limit_is_transient_and_says_how_long_to_wait(
+    clover: FakeClover, pos: CloverConnector
+) -> None:
+    o = order("ubereats_delivery")
+    clover.fail_next(429, retry_after=3)
+    with pytest.raises(PosTransientError) as caught:
+        await pos.inject(o, PLAN, attempt(o))
+    assert caught.value.retry_after == 3
+    assert clover.orders == {}
+
+
+async def test_a_hang_before_the_work_times_out_and_creates_nothing(
+    clover: FakeClover, pos: CloverConnector
+) -> None:
+    o = order("ubereats_delivery")
+    clover.hang_next(path=f"/v3/merchants/{clover.merchant_id}/atomic_order/orders")
+    with pytest.raises(PosTransientError, match="timed out"):
+        await pos.inject(o, PLAN, attempt(o))
+    assert clover.orders == {}
