@@ -25,6 +25,7 @@ from tests.support.clover_spec import (
 )
 from tests.support.fake_clover_query import expansions
 from tests.support.fake_clover_routes import ALL_PERMISSIONS, PERMISSION, install, message
+from tests.support.fake_server import Fault, LoopbackServer
 
 Json = dict[str, Any]
 REFRESH_PATH = "/oauth/v2/refresh"
@@ -44,14 +45,6 @@ ORDER_TYPES = [  # (label, systemOrderTypeId, isDefault): no platform order type
     ("To Go", "TAKE-OUT-TYPE", False),
     ("Delivery", "DELIVERY-TYPE", False),
 ]
-
-
-@dataclass
-class _Fault:
-    status: int | None = None  # None = hang
-    retry_after: str | None = None
-    after_processing: bool = False
-    path: str | None = None  # prefix of request.path; None = any (non-auth) request
 
 
 @dataclass
@@ -108,19 +101,14 @@ class FakeClover:
             charge_id: {"id": charge_id, "name": "Service", "enabled": True,
                         "percentageDecimal": 100_000},  # 10 %
         }  # fmt: skip
-        self.hung = asyncio.Event()
         self._tokens = {token}
         self._expired: set[str] = set()
         self._refresh_tokens = {refresh_token}
-        self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
-        self._release = asyncio.Event()
         self._in_flight: Counter[str] = Counter()
         self._list_calls = 0
         self._indexed_after: dict[str, int] = {}
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.port = 0
+        self.server = LoopbackServer()
         for label_key, label, drawer in SYSTEM_TENDERS:
             self.add_tender({"labelKey": label_key, "label": label, "opensCashDrawer": drawer},
                              editable=False)  # fmt: skip
@@ -131,7 +119,17 @@ class FakeClover:
     @property
     def url(self) -> str:
         """Base URL for the connector (stands for https://api.clover.com)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        """The loopback port."""
+        return self.server.port
+
+    @property
+    def hung(self) -> asyncio.Event:
+        """Set when a request is hung (hang_next)."""
+        return self.server.hung
 
     @property
     def base_path(self) -> str:
@@ -145,43 +143,25 @@ class FakeClover:
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         install(app, self)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await self._listen()
+        await self.server.start(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await self._site.start()
-        self.port = self._runner.addresses[0][1]
+        await self.server.stop()
 
     # fault controls
 
     async def refuse(self) -> None:
-        """Stop listening: connections are refused until reset(); open keep-alive connections
-        are dropped too (the client's next request must connect, and is refused)."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
-        server = self._runner.server if self._runner is not None else None
-        for connection in server.connections if server is not None else []:
-            connection.force_close()
-        await asyncio.sleep(0)
+        """Stop listening: connections (open keep-alive ones too) are refused until reset()."""
+        await self.server.refuse()
 
     async def reset(self) -> None:
         """Clear every fault (queued faults, expired tokens) and listen again on the same port;
         created orders, tenders and order types are kept."""
-        self._faults.clear()
+        self.server.faults.clear()
         self._tokens |= self._expired
         self._expired.clear()
-        if self._site is None:
-            await self._listen()
+        await self.server.listen()
 
     def _full(self, path: str | None) -> str | None:
         if path is None or path.startswith(("/v3/", "/oauth/")):
@@ -199,12 +179,13 @@ class FakeClover:
         """Answer the next request (the next one under `path`, when given; a path not starting
         with /v3/ is taken under base_path) with this status, after doing the work if asked.
         A 429 carries the four X-RateLimit-* headers and retry-after when given."""
-        ra = None if retry_after is None else str(retry_after)
-        self._faults.append(_Fault(status, ra, after_processing, self._full(path)))
+        self.server.fail_next(
+            status, retry_after, after_processing=after_processing, path=self._full(path)
+        )
 
     def hang_next(self, *, after_processing: bool = False, path: str | None = None) -> None:
         """Accept the next request (under `path`, when given) and never answer it."""
-        self._faults.append(_Fault(None, None, after_processing, self._full(path)))
+        self.server.hang_next(after_processing=after_processing, path=self._full(path))
 
     def expire_token(self) -> None:
         """The current access token stops working (401) until a refresh or reset()."""
@@ -226,12 +207,6 @@ class FakeClover:
         """Bodies of the POSTs received on this path (relative paths are under base_path)."""
         full = self._full(path)
         return [r.body or {} for r in self.requests if r.method == "POST" and r.path == full]
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for n, fault in enumerate(self._faults):
-            if fault.path is None or path.startswith(fault.path):
-                return self._faults.pop(n)
-        return None
 
     # plumbing
 
@@ -269,7 +244,7 @@ class FakeClover:
     async def _serve(
         self, request: web.Request, handler: Any, raw: bytes, params: list[tuple[str, str]]
     ) -> web.StreamResponse:
-        fault = self._take_fault(request.path)
+        fault = self.server.take_fault(request.path)
         if fault and not fault.after_processing:
             self._judge(request, raw, params)  # record what was off-spec, answer the fault
             return await self._fault(fault)
@@ -349,10 +324,9 @@ class FakeClover:
             headers["retry-after"] = retry_after
         return web.Response(status=429, headers=headers)  # no body is documented
 
-    async def _fault(self, fault: _Fault) -> web.Response:
+    async def _fault(self, fault: Fault) -> web.Response:
         if fault.status is None:
-            self.hung.set()
-            await self._release.wait()
+            await self.server.hang()
             return message(503, "hung")
         if fault.status == 429:
             return self._rate_limited(fault.retry_after)

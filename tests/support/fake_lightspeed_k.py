@@ -28,6 +28,7 @@ from tests.support.fake_lightspeed_errors import (
 )
 from tests.support.fake_lightspeed_orders import external_reference, receipt, snapshot
 from tests.support.fake_lightspeed_pos import LightspeedPos, Notify
+from tests.support.fake_server import Fault, LoopbackServer
 from tests.support.lightspeed_menu import (
     BUSINESS_ID,
     BUSINESS_LOCATION_ID,
@@ -47,14 +48,6 @@ from tests.support.lightspeed_spec import (
 
 Json = dict[str, Any]
 ORDER_OBJECTS = {"/o/op/1/order/toGo": "toGoOrder", "/o/op/1/order/local": "localOrder"}
-
-
-@dataclass
-class _Fault:
-    status: int | None = None  # None = hang
-    retry_after: str | None = None
-    after_processing: bool = False
-    path: str | None = None  # None = the next request that is not a token request
 
 
 @dataclass
@@ -114,17 +107,22 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         self.requests: list[Recorded] = []
         self._references: set[tuple[int, str]] = set()  # (location, order reference)
         self._payment_refs: set[tuple[int, str]] = set()
-        self._faults: list[_Fault] = []
-        self._release = asyncio.Event()
-        self.hung = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.port = 0
+        self.server = LoopbackServer(auth_paths=(TOKEN_PATH,))
 
     @property
     def url(self) -> str:
         """Base URL for the connector."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        """The loopback port."""
+        return self.server.port
+
+    @property
+    def hung(self) -> asyncio.Event:
+        """Set when a request is hung (hang_next)."""
+        return self.server.hung
 
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
@@ -141,41 +139,24 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         add.add_post("/o/op/1/pay", self._pay)
         add.add_get("/o/op/1/order/accounts/{accountIdentifier}", self._account)
         add.add_get("/f/finance/{businessLocationId}/saleByExternalReference", self._sale)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await self._listen()
+        await self.server.start(app)
         self._start_pos()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._release.set()
         await self._stop_pos()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await self._site.start()
-        self.port = self._runner.addresses[0][1]
+        await self.server.stop()
 
     # fault controls
 
     async def refuse(self) -> None:
         """Stop listening and drop idle keep-alive connections: refused until reset()."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
-        if self._runner is not None and self._runner.server is not None:
-            for connection in self._runner.server.connections:
-                connection.force_close()
-            await asyncio.sleep(0)
+        await self.server.refuse()
 
     async def reset(self) -> None:
         """Clear every HTTP fault and listen again; orders, accounts and scripted results stay."""
-        self._faults.clear()
-        if self._site is None:
-            await self._listen()
+        self.server.faults.clear()
+        await self.server.listen()
 
     def fail_next(
         self,
@@ -191,12 +172,11 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         is done first (the order is accepted and its result will come), then the client gets
         the error.
         """
-        ra = None if retry_after is None else str(retry_after)
-        self._faults.append(_Fault(status, ra, after_processing, path))
+        self.server.fail_next(status, retry_after, after_processing=after_processing, path=path)
 
     def hang_next(self, *, after_processing: bool = False, path: str | None = None) -> None:
         """Accept the next request (on ``path``) and never answer it; ``hung`` is set then."""
-        self._faults.append(_Fault(None, None, after_processing, path))
+        self.server.hang_next(after_processing=after_processing, path=path)
 
     def posted(self, path: str) -> list[Json]:
         """Bodies of the POSTs received on this path."""
@@ -207,14 +187,6 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         ]
 
     # plumbing
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for n, fault in enumerate(self._faults):
-            if (fault.path is None and path != TOKEN_PATH) or (
-                fault.path is not None and path.startswith(fault.path)
-            ):
-                return self._faults.pop(n)
-        return None
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -230,7 +202,7 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         self.requests.append(
             Recorded(request.method, request.path, dict(request.query), body, dict(request.headers))
         )
-        fault = self._take_fault(request.path)
+        fault = self.server.take_fault(request.path)
         if fault and not fault.after_processing:
             return await self._fault(fault, request)
         route = request.match_info.route.resource
@@ -278,10 +250,9 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         if form is not None and (extra := set(form) - form_fields(template)):
             raise SpecViolation(f"unknown form fields {sorted(extra)}")
 
-    async def _fault(self, fault: _Fault, request: web.Request) -> web.Response:
+    async def _fault(self, fault: Fault, request: web.Request) -> web.Response:
         if fault.status is None:
-            self.hung.set()
-            await self._release.wait()
+            await self.server.hang()
             return simple_error(503, "hung", request.path)
         return injected(fault.status, request.path, fault.retry_after)
 

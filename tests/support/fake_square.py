@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.support.fake_server import Fault, LoopbackServer
 from tests.support.square_catalog import build_catalog
 from tests.support.square_spec import (
     SpecViolation,
@@ -34,13 +35,6 @@ def _error(
 ) -> web.Response:
     error = {"category": category, "code": code, "detail": detail, **extra}
     return web.json_response({"errors": [error]}, status=status)
-
-
-@dataclass
-class _Fault:
-    status: int | None = None  # None = hang
-    retry_after: str | None = None
-    after_processing: bool = False
 
 
 @dataclass
@@ -74,19 +68,24 @@ class FakeSquare:
         self.orders: dict[str, Json] = {}  # every order created, by id
         self.payments: dict[str, Json] = {}
         self._by_key: dict[str, tuple[str, web.Response]] = {}
-        self._faults: list[_Fault] = []
         self._unknown_ids: set[str] = set()
         self._ids = itertools.count(1)
-        self._release = asyncio.Event()
-        self.hung = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.port = 0
+        self.server = LoopbackServer()
 
     @property
     def url(self) -> str:
         """Base URL for the connector."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        """The loopback port."""
+        return self.server.port
+
+    @property
+    def hung(self) -> asyncio.Event:
+        """Set when a request is hung (hang_next)."""
+        return self.server.hung
 
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
@@ -97,40 +96,27 @@ class FakeSquare:
         app.router.add_put("/v2/orders/{order_id}", self._update_order)
         app.router.add_post("/v2/orders/{order_id}/pay", self._pay_order)
         app.router.add_post("/v2/payments", self._create_payment)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await self._listen()
+        await self.server.start(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await self._site.start()
-        self.port = self._runner.addresses[0][1]
+        await self.server.stop()
 
     # fault controls
 
     async def refuse(self) -> None:
-        """Stop listening: connections are refused until reset()."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        """Stop listening: connections (open keep-alive ones too) are refused until reset()."""
+        await self.server.refuse()
 
     def fail_next(
         self, status: int, retry_after: float | str | None = None, *, after_processing: bool = False
     ) -> None:
         """Answer the next request with this HTTP status (after doing the work, if asked)."""
-        ra = None if retry_after is None else str(retry_after)
-        self._faults.append(_Fault(status, ra, after_processing))
+        self.server.fail_next(status, retry_after, after_processing=after_processing)
 
     def hang_next(self, *, after_processing: bool = False) -> None:
         """Accept the next request and never answer it."""
-        self._faults.append(_Fault(None, None, after_processing))
+        self.server.hang_next(after_processing=after_processing)
 
     def reject_catalog_ids(self, ids: set[str]) -> None:
         """CreateOrder answers Square's NOT_FOUND for lines naming these catalog objects."""
@@ -138,10 +124,9 @@ class FakeSquare:
 
     async def reset(self) -> None:
         """Clear every fault and listen again; created orders are kept."""
-        self._faults.clear()
+        self.server.faults.clear()
         self._unknown_ids.clear()
-        if self._site is None:
-            await self._listen()
+        await self.server.listen()
 
     def set_price(self, variation_id: str, amount: int) -> None:
         """Change a variation's price in the catalog (the POS disagrees with the partner)."""
@@ -162,7 +147,7 @@ class FakeSquare:
         self.requests.append(
             Recorded(request.method, request.path, dict(request.query), body, dict(request.headers))
         )
-        fault = self._faults.pop(0) if self._faults else None
+        fault = self.server.take_fault(request.path)
         if fault and not fault.after_processing:
             return await self._fault(fault)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -201,10 +186,9 @@ class FakeSquare:
         if unknown:
             raise SpecViolation(f"unknown query parameters {sorted(unknown)}")
 
-    async def _fault(self, fault: _Fault) -> web.Response:
+    async def _fault(self, fault: Fault) -> web.Response:
         if fault.status is None:
-            self.hung.set()
-            await self._release.wait()
+            await self.server.hang()
             return _error(503, "SERVICE_UNAVAILABLE", "hung", "API_ERROR")
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         code = "RATE_LIMITED" if fault.status == 429 else "INTERNAL_SERVER_ERROR"

@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.support.fake_server import LoopbackServer
 from tests.support.fake_toast_http import (
     LOGIN,
     Fault,
@@ -95,22 +96,27 @@ class FakeToast:
         self.voided: set[str] = set()
         self.logins = 0  # successful logins
         self.payment_mismatches: list[str] = []  # accepted payments not equal to the total
-        self.hung = asyncio.Event()
         self._modified: dict[str, datetime] = {}
         self._token: str | None = None
         self._token_expires = 0.0
-        self._faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._display_numbers = itertools.count(1)
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.port = 0
+        self.server = LoopbackServer(auth_paths=(LOGIN,))
 
     @property
     def url(self) -> str:
         """Base URL for the connector."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        """The loopback port."""
+        return self.server.port
+
+    @property
+    def hung(self) -> asyncio.Event:
+        """Set when a request is hung (hang_next)."""
+        return self.server.hung
 
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
@@ -124,41 +130,23 @@ class FakeToast:
         app.router.add_get(ORDERS + "/{guid}", self._get_order)
         app.router.add_get(BULK, self._orders_bulk)
         app.router.add_post(ORDERS + "/{orderGuid}/void", self._void)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await self._listen()
+        await self.server.start(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await self._site.start()
-        self.port = self._runner.addresses[0][1]
+        await self.server.stop()
 
     # fault controls
 
     async def refuse(self) -> None:
-        """Stop listening: connections are refused until reset() (open keep-alive
-        connections are closed too, so a client's next request is refused as well)."""
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
-        if self._runner is not None and self._runner.server is not None:
-            for connection in self._runner.server.connections:
-                connection.force_close()
-            await asyncio.sleep(0.01)  # let the clients' sockets see the close
+        """Stop listening: connections (open keep-alive ones too) are refused until reset()."""
+        await self.server.refuse()
 
     async def reset(self) -> None:
         """Clear every fault and listen again on the same port; created orders are kept."""
-        self._faults.clear()
+        self.server.faults.clear()
         self.restaurant.rejected.clear()
-        if self._site is None:
-            await self._listen()
+        await self.server.listen()
 
     def fail_next(
         self,
@@ -170,12 +158,11 @@ class FakeToast:
     ) -> None:
         """Answer the next request (on `path`, a prefix, if given) with this HTTP status,
         after doing the work if asked. Login requests take only faults aimed at LOGIN."""
-        ra = None if retry_after is None else str(retry_after)
-        self._faults.append(Fault(status, ra, after_processing, path))
+        self.server.fail_next(status, retry_after, after_processing=after_processing, path=path)
 
     def hang_next(self, *, after_processing: bool = False, path: str | None = None) -> None:
         """Accept the next request (on `path`, if given) and never answer it."""
-        self._faults.append(Fault(None, None, after_processing, path))
+        self.server.hang_next(after_processing=after_processing, path=path)
 
     def expire_token(self) -> None:
         """The current access token stops working: the next call answers 401."""
@@ -224,18 +211,9 @@ class FakeToast:
     def _new_guid(self) -> str:
         return str(uuid.uuid5(NAMESPACE, f"{self.restaurant_guid}/entity/{next(self._ids)}"))
 
-    def _take_fault(self, path: str) -> Fault | None:
-        for i, fault in enumerate(self._faults):
-            if fault.path is None and path != LOGIN:
-                return self._faults.pop(i)
-            if fault.path is not None and path.startswith(fault.path):
-                return self._faults.pop(i)
-        return None
-
     async def _fault(self, fault: Fault) -> web.Response:
         if fault.status is None:
-            self.hung.set()
-            await self._release.wait()
+            await self.server.hang()
         return fault_response(fault)
 
     @web.middleware
@@ -248,7 +226,7 @@ class FakeToast:
         self.requests.append(
             Recorded(request.method, request.path, dict(request.query), body, dict(request.headers))
         )
-        fault = self._take_fault(request.path)
+        fault = self.server.take_fault(request.path)
         if fault and not fault.after_processing:
             return await self._fault(fault)
         response = await self._serve(request, handler, raw, body, not_json)

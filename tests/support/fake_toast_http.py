@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from tests.support.fake_server import Fault
 from tests.support.fake_toast_values import parse_time
 from tests.support.toast_menu import CONFIG_UPDATED
 from tests.support.toast_spec import SpecViolation
@@ -22,16 +23,6 @@ LOGIN = "/authentication/v1/authentication/login"
 # ErrorMessage `code` per HTTP status: Toast documents the field, not its values (ours)
 CODES = {400: 10400, 401: 10401, 403: 10403, 404: 10404, 409: 10409, 415: 10415, 429: 10429}
 EARLIEST = datetime(2015, 12, 1, tzinfo=UTC)
-
-
-@dataclass
-class Fault:
-    """An injected fault: an HTTP status, or a hang (status None)."""
-
-    status: int | None
-    retry_after: str | None = None
-    after_processing: bool = False
-    path: str | None = None  # only requests whose path starts with this take it
 
 
 @dataclass
