@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge import jobs, outbox
+from edge import jobs, outbox, outgoing
 from edge.orders.intake import printers_that_printed
 from edge.orders.model import INT64_MAX
 from edge.orders.routing import PrinterRoute, printers_for
@@ -45,6 +45,8 @@ class CommandContext:
     version: str
     routes: Sequence[PrinterRoute]
     snapshot: Callable[[], dict[str, Any]] = dict
+    # commands this daemon carries out later and answers when done (`menu_sync` with a POS)
+    deferred: frozenset[str] = frozenset()
 
 
 class CommandError(Exception):
@@ -55,17 +57,44 @@ class CommandError(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class ReplyTo:
+    """Where a command's reply goes: its MQTT 5 response topic (with correlation data)."""
+
+    topic: str
+    correlation: bytes | None = None
+
+
 def run_command(
     conn: sqlite3.Connection,
     ctx: CommandContext,
     command_id: str,
     name: str,
     args: Mapping[str, Any],
-) -> Reply:
-    """Carry out a command inside the caller's transaction, or repeat the stored reply."""
+    reply_to: ReplyTo | None = None,
+) -> Reply | None:
+    """Carry out a command inside the caller's transaction, or repeat the stored reply.
+
+    None: the command is carried out later (`ctx.deferred`) and answered when done through
+    `finish_deferred`; a copy received meanwhile is not started twice.
+    """
     row = conn.execute("SELECT reply FROM commands WHERE id = ?", (command_id,)).fetchone()
     if row is not None:
         return Reply(json.loads(row[0]))
+    if name in ctx.deferred and reply_to is not None:
+        conn.execute(
+            "INSERT INTO deferred_commands (id, name, args, reply_topic, correlation, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (
+                command_id,
+                name,
+                json.dumps(dict(args)),
+                reply_to.topic,
+                reply_to.correlation,
+                time.time(),
+            ),
+        )
+        return None
     handler = _HANDLERS.get(name)
     try:
         if handler is None:
@@ -75,11 +104,47 @@ def run_command(
         reply.printers = printers
     except CommandError as err:
         reply = Reply.failure(command_id, err.code, str(err))
+    _store_reply(conn, command_id, name, reply)
+    return reply
+
+
+def _store_reply(conn: sqlite3.Connection, command_id: str, name: str, reply: Reply) -> None:
     conn.execute(
         "INSERT INTO commands (id, name, reply, received_at) VALUES (?, ?, ?, ?)",
         (command_id, name[:64], json.dumps(reply.document), time.time()),
     )
-    return reply
+
+
+def deferred_waiting(conn: sqlite3.Connection, name: str) -> list[str]:
+    """The ids of the commands `name` received and not yet answered, oldest first."""
+    rows = conn.execute(
+        "SELECT id FROM deferred_commands WHERE name = ? ORDER BY received_at, id", (name,)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def finish_deferred(conn: sqlite3.Connection, command_id: str, reply: Reply) -> None:
+    """Answer a deferred command: its reply is stored (for copies) and queued for the broker."""
+    row = conn.execute(
+        "SELECT name, reply_topic, correlation FROM deferred_commands WHERE id = ?", (command_id,)
+    ).fetchone()
+    if row is None:
+        return
+    name, topic, correlation = row
+    conn.execute("DELETE FROM deferred_commands WHERE id = ?", (command_id,))
+    _store_reply(conn, command_id, name, reply)
+    outgoing.queue(
+        conn,
+        f"reply/{command_id}",
+        topic,
+        reply.payload(),
+        correlation=bytes(correlation) if correlation is not None else None,
+    )
+
+
+def _menu_sync(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    # Reached only when this daemon has no POS (with one, `menu_sync` is deferred).
+    raise CommandError("no_pos", 'no POS is configured ([pos] kind = "none"): no menu to read')
 
 
 _Result = tuple[dict[str, Any], set[str]]
@@ -180,4 +245,5 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, CommandContext, dict[str, Any
     "reprint": _reprint,
     "print_test": _print_test,
     "replay": _replay,
+    "menu_sync": _menu_sync,
 }

@@ -18,17 +18,20 @@ from edge import __version__, jobs
 from edge.cloud.inbound import Applied, InboundSettings
 from edge.cloud.link import BrokerSettings, CloudLink, Identity
 from edge.cloud.topics import Topics
-from edge.commands import CommandContext, run_command
+from edge.commands import CommandContext, Reply, run_command
 from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
 from edge.control import ControlServer
 from edge.db import Database, Durability
 from edge.errors import EdgeError, StorageError
 from edge.housekeeping import Housekeeping
 from edge.ids import ulid, utc_now_rfc3339
+from edge.menu.rules import brand_names
+from edge.menu.sync import MenuSettings, MenuSync, MenuSyncError, Trigger
 from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
 from edge.pos import connector_for
 from edge.pos.injector import Injector
+from edge.pos.menu import CurrentMenu
 from edge.pos.secrets import DatabaseSecrets
 from edge.printing.render import PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
@@ -140,6 +143,25 @@ class Daemon:
             for p in config.printers
         }
         self.scheduler = Scheduler(self.db, self.life, self._woken)
+        self.connector = connector
+        self.menus = CurrentMenu()
+        self.menu_sync = (
+            MenuSync(
+                self.db,
+                connector,
+                MenuSettings(
+                    pos=config.pos.kind,
+                    store_id=config.store.id,
+                    brands=brand_names((b for p in config.printers for b in p.brands), config.menu),
+                    menu=config.menu,
+                ),
+                Topics(config.cloud.topic_prefix, config.store.id) if config.cloud else None,
+                on_queued=self._outgoing_queued,
+                current=self.menus,
+            )
+            if connector is not None
+            else None
+        )
         self.injector = (
             Injector(
                 connector,
@@ -149,6 +171,7 @@ class Daemon:
                 self.routes,
                 self._events_added,
                 self._wake_printers,
+                self.menus,
             )
             if connector is not None
             else None
@@ -158,6 +181,7 @@ class Daemon:
             version=__version__,
             routes=self.routes,
             snapshot=self.snapshot,
+            deferred=frozenset({"menu_sync"}) if self.menu_sync else frozenset(),
         )
         self.link: CloudLink | None = None
         cloud = config.cloud
@@ -176,6 +200,11 @@ class Daemon:
         self.housekeeping.poke()
         if self.link is not None:
             self.link.outbox_ready.set()
+
+    def _outgoing_queued(self) -> None:
+        self._events_added()
+        if self.link is not None:
+            self.link.outgoing_ready.set()
 
     def _wake_printers(self, names: set[str]) -> None:
         for name in names:
@@ -198,6 +227,11 @@ class Daemon:
         self._wake_printers(applied.printers)
         if applied.scheduler:
             self.scheduler.wake.set()
+        if self.menu_sync is not None:
+            if applied.deferred:
+                self.menu_sync.wake.set()
+            if applied.settings:
+                self.menu_sync.settings_changed()
 
     def snapshot(self) -> dict[str, Any]:
         """In-memory state for the `status` command (read from any thread)."""
@@ -210,9 +244,14 @@ class Daemon:
                 "connected": bool(link and link.connected),
                 "last_error": link.last_error if link else None,
             },
-            "pos": self.injector.snapshot() if self.injector else {"kind": "none"},
+            "pos": self._pos_snapshot(),
             "storage": self._storage_snapshot(),
         }
+
+    def _pos_snapshot(self) -> dict[str, Any]:
+        if self.injector is None or self.menu_sync is None:
+            return {"kind": "none"}
+        return {**self.injector.snapshot(), "menu": self.menu_sync.snapshot()}
 
     def _storage_snapshot(self) -> dict[str, Any]:
         state = self.db.health.state
@@ -227,10 +266,18 @@ class Daemon:
         }
 
     async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        command_id = "local-" + ulid()
+        if command == "menu_sync" and self.menu_sync is not None:
+            try:  # `edge menu sync` while the daemon runs: answered when the sync ends
+                result = await self.menu_sync.sync(Trigger.CLI)
+            except MenuSyncError as err:
+                return Reply.failure(command_id, err.code.value, err.reason).document
+            return Reply.success(command_id, result).document
         reply = await self.db.write(
-            lambda c: run_command(c, self.commands, "local-" + ulid(), command, args),
+            lambda c: run_command(c, self.commands, command_id, command, args),
             Durability.FULL,
         )
+        assert reply is not None  # a local command has no reply topic: never deferred
         self._wake_printers(reply.printers)
         self._events_added()
         return reply.document
@@ -275,6 +322,12 @@ class Daemon:
                 return
 
     async def _serve(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.connector is not None:  # one HTTP client for injection and menu sync
+                await stack.enter_async_context(self.connector)
+            await self._serve_tasks()
+
+    async def _serve_tasks(self) -> None:
         async with asyncio.TaskGroup() as tg:
             # First, so that start-up itself rides out a full or failing disk (it waits,
             # holding its place, rather than refusing to start and print what is held).
@@ -325,6 +378,11 @@ class Daemon:
                 *(
                     [tg.create_task(self.injector.run(), name="pos")]
                     if self.injector is not None
+                    else []
+                ),
+                *(
+                    [tg.create_task(self.menu_sync.run(), name="menu-sync")]
+                    if self.menu_sync is not None
                     else []
                 ),
                 tg.create_task(self.housekeeping.run(), name="housekeeping"),

@@ -20,7 +20,7 @@ import pydantic_core
 
 from edge import outbox
 from edge.cloud.topics import Topics
-from edge.commands import CommandContext, Reply, run_command
+from edge.commands import CommandContext, Reply, ReplyTo, run_command
 from edge.db.faults import storage_fault
 from edge.orders.intake import Intake, Lifecycle, apply_order
 from edge.orders.model import INT64_MAX, Order, Timestamp
@@ -56,6 +56,8 @@ class Applied:
     pos: bool = False
     replies: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
     pruned: int = 0
+    deferred: bool = False  # a command to carry out later was stored (menu_sync)
+    settings: bool = False  # in/settings changed
 
     def merge(self, intake: Intake) -> None:
         """Fold one order's effects in."""
@@ -243,7 +245,17 @@ def _apply_one(
     if isinstance(item, Order):
         applied.merge(apply_order(conn, item, msg.payload.decode(), settings.life))
     elif isinstance(item, Command):
-        reply = run_command(conn, settings.commands, item.id, item.name, item.args)
+        reply = run_command(
+            conn,
+            settings.commands,
+            item.id,
+            item.name,
+            item.args,
+            ReplyTo(reply_to(msg), msg.correlation_data),
+        )
+        if reply is None:  # carried out later (menu_sync): answered when done
+            applied.deferred = True
+            return
         applied.printers |= reply.printers
         applied.replies.append((reply_to(msg), reply.payload(), msg.correlation_data))
     elif isinstance(item, EventsAck):
@@ -255,6 +267,7 @@ def _apply_one(
     elif isinstance(item, _Rejected):
         _reject(conn, msg, item, applied, reply_to)
     else:
+        applied.settings = True
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('cloud_settings', ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

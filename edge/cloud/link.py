@@ -15,7 +15,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import outbox
+from edge import outbox, outgoing
 from edge.backoff import Backoff
 from edge.cloud import acks
 from edge.cloud.client import GatedClient
@@ -82,6 +82,7 @@ class CloudLink:
         self.inbound = inbound
         self.on_applied = on_applied
         self.outbox_ready = asyncio.Event()
+        self.outgoing_ready = asyncio.Event()  # edge/outgoing.py: menus, late replies
         self.connected = False
         self.last_error: str | None = None
         self._client: aiomqtt.Client | None = None
@@ -198,6 +199,7 @@ class CloudLink:
             async with asyncio.TaskGroup() as tg:
                 self._receive_task = tg.create_task(self._receive(client), name="cloud-receive")
                 tg.create_task(self._publish_outbox(client), name="cloud-outbox")
+                tg.create_task(self._publish_outgoing(client), name="cloud-outgoing")
                 tg.create_task(self._publish_presence(client, connected_at), name="cloud-presence")
         except BaseExceptionGroup as group:
             lost = group.subgroup(aiomqtt.MqttError)
@@ -326,6 +328,33 @@ class CloudLink:
             except StorageError:
                 # Published but not marked: they go out again (at least once) after the fault.
                 await self.db.health.wait_ok()
+
+    async def _publish_outgoing(self, client: aiomqtt.Client) -> None:
+        self.outgoing_ready.set()  # what was queued while disconnected
+        while True:
+            await self.outgoing_ready.wait()
+            self.outgoing_ready.clear()
+            while messages := await self.db.read(outgoing.pending):
+                for m in messages:  # one at a time: a menu can be megabytes
+                    props = None
+                    if m.user_properties or m.correlation is not None:
+                        props = _properties(PacketTypes.PUBLISH)
+                        if m.user_properties:
+                            props.UserProperty = list(m.user_properties)
+                        if m.correlation is not None:
+                            props.CorrelationData = m.correlation
+                    await client.publish(
+                        m.topic, m.payload, qos=1, retain=m.retain, properties=props
+                    )
+                try:
+                    await self.db.write(_sent(messages), Durability.NORMAL)
+                except StorageError:
+                    # Sent but not marked: sent again after the fault (the same retained menu).
+                    await self.db.health.wait_ok()
+
+
+def _sent(messages: list[outgoing.Outgoing]) -> Callable[[sqlite3.Connection], None]:
+    return lambda conn: outgoing.mark_sent(conn, messages)
 
 
 def _properties(packet_type: int) -> Properties:

@@ -57,6 +57,18 @@ class Topics:
         """Command replies without a response topic."""
         return f"{self.base}/out/replies"
 
+    def menu(self, brand: str) -> str:
+        """The retained menu of one brand (CONTRACT §1: `/`, `+`, `#` become `_`)."""
+        return f"{self.base}/out/menu/{menu_topic_brand(brand)}"
+
     def inbound(self) -> list[str]:
         """Every topic the edge subscribes to."""
         return [self.orders, self.commands, self.events_ack, self.settings, self.pos_events]
+
+
+DEFAULT_BRAND = "_default"
+
+
+def menu_topic_brand(brand: str) -> str:
+    """A brand's name as the last level of its menu topic."""
+    return brand.replace("/", "_").replace("+", "_").replace("#", "_")

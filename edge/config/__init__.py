@@ -8,6 +8,7 @@ from edge.config.load import (
     load_config,
     read_secret,
 )
+from edge.config.menu import MenuConfig
 from edge.config.model import (
     CREDENTIAL_MQTT_PASSWORD,
     CardReaderConfig,
@@ -36,6 +37,7 @@ __all__ = [
     "ControlConfig",
     "DatabaseConfig",
     "LogConfig",
+    "MenuConfig",
     "OrdersConfig",
     "PosConfig",
     "PrinterConfig",

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from edge.config.locate import KeyPath
+from edge.config.menu import MenuConfig
 from edge.config.pos import (
     PosConfig,
 )
@@ -386,6 +387,7 @@ class Config(_Section):
     orders: OrdersConfig = Field(default_factory=OrdersConfig, description="Order handling.")
     printers: list[PrinterConfig] = Field(default=[], description="Zero or more printers.")
     pos: PosConfig = Field(default_factory=PosConfig, description="POS injection.")
+    menu: MenuConfig = Field(default_factory=MenuConfig, description="POS menu sync.")
     card_reader: CardReaderConfig | None = Field(default=None, description="Payment terminal.")
     control: ControlConfig = Field(default_factory=ControlConfig, description="Extension.")
     log: LogConfig = Field(default_factory=LogConfig, description="Extension.")

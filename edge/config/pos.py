@@ -79,9 +79,6 @@ class PosConfig(Section):
         description="Extension. Record the partner's payment and close the POS ticket "
         "right after injecting a paid order.",
     )
-    menu_refresh_min: int = Field(
-        default=60, ge=1, le=1440, description="Extension. How often the POS menu is re-read."
-    )
 
     @field_validator("base_url")
     @classmethod

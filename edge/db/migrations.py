@@ -141,6 +141,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX pos_events_reference ON pos_events (reference)
     """,
+    # 6: the menu read from the POS (the last good one per POS), what was queued for
+    # publishing per brand, messages waiting for the broker other than events (retained
+    # menus, replies of commands that finish later), and those commands.
+    """
+    CREATE TABLE pos_menus (
+        pos       TEXT PRIMARY KEY,
+        doc       BLOB NOT NULL,
+        hash      TEXT NOT NULL,
+        items     INTEGER NOT NULL,
+        modifiers INTEGER NOT NULL,
+        read_at   REAL NOT NULL
+    );
+    CREATE TABLE menu_brands (
+        brand      TEXT PRIMARY KEY,
+        hash       TEXT NOT NULL,
+        items      INTEGER NOT NULL,
+        modifiers  INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE mqtt_out (
+        key         TEXT PRIMARY KEY,
+        topic       TEXT NOT NULL,
+        payload     BLOB NOT NULL,
+        retain      INTEGER NOT NULL,
+        properties  TEXT NOT NULL DEFAULT '{}',
+        generation  INTEGER NOT NULL,
+        queued_at   REAL NOT NULL
+    );
+    CREATE TABLE deferred_commands (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        args        TEXT NOT NULL,
+        reply_topic TEXT NOT NULL,
+        correlation BLOB,
+        received_at REAL NOT NULL
+    );
+    DELETE FROM meta WHERE key = 'pos_menu'
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,18 +13,13 @@ from .base import (
     PosPermanentError,
     PosTransientError,
 )
+from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList, ModifierRule
 from .model import (
     Attempt,
-    Category,
     Closed,
     Injected,
     InjectionPlan,
     LinkStatus,
-    Menu,
-    MenuItem,
-    MenuModifier,
-    MenuVariation,
-    ModifierList,
     PriceDifference,
     unlinked_lines,
 )
@@ -42,6 +37,7 @@ __all__ = [
     "MenuModifier",
     "MenuVariation",
     "ModifierList",
+    "ModifierRule",
     "PosConnector",
     "PosCredentials",
     "PosError",

@@ -5,12 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from edge.errors import EdgeError, PermanentError, TransientError
 from edge.orders.model import Order
 
-from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu
+from .menu import Menu
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus
+
+if TYPE_CHECKING:
+    from .paging import PageReader
 
 
 class PosError(EdgeError):
@@ -90,8 +94,12 @@ class PosConnector(ABC):
         """Whether the POS answers with our credentials for our store."""
 
     @abstractmethod
-    async def read_menu(self) -> Menu:
-        """The whole menu of the store, normalized."""
+    async def read_menu(self, pages: PageReader | None = None) -> Menu:
+        """The whole menu of the store, normalized (CONTRACT §1 "label" for `labels`).
+
+        Every page goes through `pages` (rate limits and passing failures waited out,
+        progress counted); the caller bounds the whole read with its deadline.
+        """
 
     @abstractmethod
     async def inject(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected:

@@ -30,19 +30,14 @@ from edge.wakeup import Wakeup
 
 from . import attempts
 from .base import PosConnector, PosPending, PosPermanentError, PosTransientError
+from .menu import CurrentMenu
 from .model import (
     DEFAULT_FULFILLMENT,
     Attempt,
-    Category,
     Closed,
     FulfillmentKind,
     Injected,
     InjectionPlan,
-    Menu,
-    MenuItem,
-    MenuModifier,
-    MenuVariation,
-    ModifierList,
     PriceDifference,
     rule_violations,
     unlinked_lines,
@@ -50,33 +45,6 @@ from .model import (
 from .outcomes import RETRY_MAX_S, Outcomes
 
 log = logging.getLogger(__name__)
-
-
-def menu_from_dict(doc: dict[str, Any]) -> Menu:
-    """The Menu saved with `dataclasses.asdict`, rebuilt."""
-    return Menu(
-        items=tuple(
-            MenuItem(
-                id=i["id"],
-                name=i["name"],
-                category_ids=tuple(i["category_ids"]),
-                variations=tuple(MenuVariation(**v) for v in i["variations"]),
-                modifier_list_ids=tuple(i["modifier_list_ids"]),
-            )
-            for i in doc["items"]
-        ),
-        modifier_lists=tuple(
-            ModifierList(
-                id=m["id"],
-                name=m["name"],
-                modifiers=tuple(MenuModifier(**x) for x in m["modifiers"]),
-                min_selected=m.get("min_selected", 0),
-                max_selected=m.get("max_selected"),
-            )
-            for m in doc["modifier_lists"]
-        ),
-        categories=tuple(Category(**c) for c in doc["categories"]),
-    )
 
 
 def injected_from_dict(doc: Mapping[str, Any]) -> Injected:
@@ -104,6 +72,7 @@ class Injector:
         routes: Sequence[PrinterRoute],
         on_events: Callable[[], None],
         wake_printers: Callable[[set[str]], None],
+        menus: CurrentMenu | None = None,
     ) -> None:
         self.connector = connector
         self.db = db
@@ -111,10 +80,10 @@ class Injector:
         self.store_id = store_id
         self.outcomes = Outcomes(db, pos.kind, routes, on_events, wake_printers)
         self.wake = Wakeup()
-        self.menu: Menu | None = None
+        # the last good menu the menu sync stored (edge/menu): what orders are checked against
+        self.menus = menus or CurrentMenu()
         self.linked: bool | None = None
         self.last_error: str | None = None
-        self._menu_read_at = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """What `status` reports of the POS link."""
@@ -122,26 +91,22 @@ class Injector:
             "kind": self.pos.kind,
             "linked": self.linked,
             "last_error": self.last_error,
-            "menu_items": len(self.menu.items) if self.menu else None,
+            "menu_items": len(self.menus.menu.items) if self.menus.menu else None,
             "ids": self.connector.ids_in_use(),
         }
 
     async def run(self) -> None:
-        """Serve inject and void jobs until cancelled."""
-        self.menu = await self.db.read(_saved_menu)
-        async with self.connector:
-            while True:
-                try:
-                    await self._step()
-                except StorageError:  # reported once by the storage health; tried again
-                    await self.db.health.wait_change(RETRY_MAX_S)
-                except Exception:  # a bug must not stop the daemon; the job is tried again
-                    log.exception("pos: a job failed unexpectedly")
-                    await asyncio.sleep(RETRY_MAX_S)
+        """Serve inject and void jobs until cancelled (the caller opened the connector)."""
+        while True:
+            try:
+                await self._step()
+            except StorageError:  # reported once by the storage health; tried again
+                await self.db.health.wait_change(RETRY_MAX_S)
+            except Exception:  # a bug must not stop the daemon; the job is tried again
+                log.exception("pos: a job failed unexpectedly")
+                await asyncio.sleep(RETRY_MAX_S)
 
     async def _step(self) -> None:
-        if time.time() - self._menu_read_at >= self.pos.menu_refresh_min * 60:
-            await self._refresh_menu()
         mark = self.wake.mark()  # before looking: a job queued meanwhile wakes us
         job = await self.db.read(_head_pos_job)
         if job is None or job.next_attempt_at > time.time():
@@ -150,23 +115,8 @@ class Injector:
         await self._carry_out(job)
 
     async def _idle(self, head: Job | None, mark: int) -> None:
-        timeout = self.pos.menu_refresh_min * 60.0
-        if head is not None:
-            timeout = min(timeout, max(head.next_attempt_at - time.time(), 0.0))
+        timeout = None if head is None else max(head.next_attempt_at - time.time(), 0.0)
         await self.wake.wait(mark, timeout)
-
-    async def _refresh_menu(self) -> None:
-        self._menu_read_at = time.time()
-        try:
-            menu = await self.connector.read_menu()
-        except (PosTransientError, PosPermanentError) as err:
-            self.linked = False
-            self.last_error = err.reason
-            log.warning("pos: cannot read the menu (%s); using the last one read", err.reason)
-            return
-        self.menu, self.linked = menu, True
-        doc = json.dumps(asdict(menu))
-        await self.db.write(lambda c: _save_menu(c, doc), Durability.NORMAL)
 
     def _plan(self, settings: dict[str, Any]) -> tuple[InjectionPlan, set[str]]:
         """The file's [pos] settings, overridden by the cloud's retained in/settings `pos`."""
@@ -215,11 +165,11 @@ class Injector:
         if live is not None and live_revision in (None, order.revision):
             await self.outcomes.ended(job, "done", f"revision {order.revision} is in the POS")
             return
-        unlinked = unlinked_lines(order, self.menu)
+        unlinked = unlinked_lines(order, self.menus.menu)
         if unlinked:
             await self.outcomes.refused(job, order, PosPermanentError("unlinked lines", unlinked))
             return
-        broken = rule_violations(order, self.menu)
+        broken = rule_violations(order, self.menus.menu)
         if broken:
             reason = "menu rule: " + "; ".join(broken)
             await self.outcomes.refused(job, order, PosPermanentError(reason))
@@ -452,16 +402,3 @@ def _settings(conn: sqlite3.Connection) -> dict[str, Any]:
         return {}
     doc = json.loads(row[0])
     return doc if isinstance(doc, dict) else {}
-
-
-def _saved_menu(conn: sqlite3.Connection) -> Menu | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'pos_menu'").fetchone()
-    return menu_from_dict(json.loads(row[0])) if row else None
-
-
-def _save_menu(conn: sqlite3.Connection, doc: str) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('pos_menu', ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (doc,),
-    )

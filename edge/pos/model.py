@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from edge.orders.model import Item, Modifier, Order, OrderType
 
+from .menu import Menu
+
 FulfillmentKind = Literal["pickup", "delivery", "shipment", "none"]
 
 DEFAULT_FULFILLMENT: Mapping[OrderType, FulfillmentKind] = {
@@ -19,73 +21,6 @@ DEFAULT_FULFILLMENT: Mapping[OrderType, FulfillmentKind] = {
 }
 # Partner couriers keep their tips; only the restaurant's own staff gets them through the POS.
 TIPPED_ORDER_TYPES: frozenset[OrderType] = frozenset({"self_delivery", "pickup"})
-
-
-@dataclass(frozen=True)
-class MenuVariation:
-    """A sellable variation of an item: what an order line's `pos_id` names."""
-
-    id: str
-    name: str
-    price: int | None
-    currency: str | None
-
-
-@dataclass(frozen=True)
-class MenuModifier:
-    """One choice of a modifier list: what a modifier's `pos_id` names."""
-
-    id: str
-    name: str
-    price: int
-    currency: str | None
-
-
-@dataclass(frozen=True)
-class ModifierList:
-    """A group of modifiers (extras, cooking, size), with the POS's selection rules."""
-
-    id: str
-    name: str
-    modifiers: tuple[MenuModifier, ...]
-    min_selected: int = 0
-    max_selected: int | None = None  # None: no upper bound
-
-
-@dataclass(frozen=True)
-class MenuItem:
-    """An item of the POS menu with its variations and the modifier lists it offers."""
-
-    id: str
-    name: str
-    category_ids: tuple[str, ...]
-    variations: tuple[MenuVariation, ...]
-    modifier_list_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Category:
-    """A menu category."""
-
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Menu:
-    """The POS menu, normalized across vendors."""
-
-    items: tuple[MenuItem, ...]
-    modifier_lists: tuple[ModifierList, ...]
-    categories: tuple[Category, ...]
-
-    def variation_ids(self) -> frozenset[str]:
-        """Every id an order line may link to."""
-        return frozenset(v.id for item in self.items for v in item.variations)
-
-    def modifier_ids(self) -> frozenset[str]:
-        """Every id an order modifier may link to."""
-        return frozenset(m.id for ml in self.modifier_lists for m in ml.modifiers)
 
 
 @dataclass(frozen=True)
@@ -270,25 +205,22 @@ def rule_violations(order: Order, menu: Menu | None) -> list[str]:
     if menu is None:
         return []
     by_variation = {v.id: item for item in menu.items for v in item.variations}
-    lists = {ml.id: ml for ml in menu.modifier_lists}
     found: list[str] = []
     for i, line in enumerate(order.items):
         item = by_variation.get(line.pos_id or "")
         if item is None:
             continue
-        for list_id in item.modifier_list_ids:
-            group = lists.get(list_id)
-            if group is None:
-                continue
+        for rule in menu.rules_of(item):
+            group = rule.group
             ids = {m.id for m in group.modifiers}
             chosen = sum(m.quantity for m in line.modifiers if m.pos_id in ids)
             where = f"line {line_ref(i, line)} ({line.name})"
-            if chosen < group.min_selected:
-                need = "a choice" if group.min_selected == 1 else f"{group.min_selected} choices"
+            if chosen < rule.min_selected:
+                need = "a choice" if rule.min_selected == 1 else f"{rule.min_selected} choices"
                 found.append(f"{group.name!r} needs {need} on {where}, the order has {chosen}")
-            elif group.max_selected is not None and chosen > group.max_selected:
+            elif rule.max_selected is not None and chosen > rule.max_selected:
                 found.append(
-                    f"{group.name!r} allows at most {group.max_selected} on {where},"
+                    f"{group.name!r} allows at most {rule.max_selected} on {where},"
                     f" the order has {chosen}"
                 )
     return found

@@ -1,0 +1,295 @@
+"""Menu sync: read the whole menu from the POS, apply the store's rules, store, publish.
+
+Runs every `[menu] sync_interval_h`, on the cloud's `menu_sync` command and on
+`edge menu sync`; one sync at a time. A sync that fails keeps the previous menu (injection
+goes on checking against it), says why in `menu.sync_failed` and is tried again after a
+growing wait. The HTTP reads are asynchronous and the heavy steps (the store's rules, JSON,
+hashes, compression) run in a worker thread, so intake and printing never wait for a sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NoReturn
+
+from edge.backoff import Backoff
+from edge.cloud.topics import Topics
+from edge.commands import deferred_waiting
+from edge.config import MenuConfig
+from edge.db import Database, Durability
+from edge.errors import StorageError
+from edge.pos import PosConnector, PosError
+from edge.pos.menu import CurrentMenu, Menu
+from edge.pos.paging import PageReader
+from edge.wakeup import Wakeup
+
+from . import store
+from .links import LinksSummary, summarize
+from .pricing import PricingError, pricing_for
+from .rules import Published, Rules
+
+log = logging.getLogger(__name__)
+
+EVENT_UNLINKED_MAX = 100  # the event names the worst ones; `edge pos links` shows them all
+EVENT_UNCATEGORIZED_MAX = 50
+RETRY_MAX_S = 3600.0
+
+
+class SyncFailure(StrEnum):
+    """Why a sync failed: the error code of the `menu_sync` reply."""
+
+    POS_UNAVAILABLE = "pos_unavailable"
+    INVALID_SETTINGS = "invalid_settings"
+
+
+class MenuSyncError(Exception):
+    """A sync that failed; the previous menu stays."""
+
+    def __init__(self, reason: str, code: SyncFailure) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class Trigger(StrEnum):
+    """What started a sync (in `menu.synced`)."""
+
+    SCHEDULE = "schedule"
+    COMMAND = "command"
+    CLI = "cli"
+    SETTINGS = "settings"
+
+
+@dataclass(frozen=True)
+class MenuSettings:
+    """What a sync needs of the configuration."""
+
+    pos: str
+    store_id: str
+    brands: list[str]
+    menu: MenuConfig
+
+
+@dataclass(frozen=True)
+class _Built:
+    encoded: store.EncodedMenu
+    published: Published
+    payloads: dict[str, tuple[bytes, tuple[tuple[str, str], ...]]]
+
+
+class MenuSync:
+    """The menu of one POS, synced; the daemon runs `run`, the CLI calls `sync` once."""
+
+    def __init__(
+        self,
+        db: Database,
+        connector: PosConnector,
+        settings: MenuSettings,
+        topics: Topics | None,
+        *,
+        on_queued: Callable[[], None] = lambda: None,
+        current: CurrentMenu | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.connector = connector
+        self.settings = settings
+        self.topics = topics
+        self.on_queued = on_queued
+        self.current = current or CurrentMenu()
+        self.clock = clock
+        self.wake = Wakeup()
+        self.last_error: str | None = None
+        self.syncing = False
+        self._lock = asyncio.Lock()
+        self._settings_changed = False
+
+    # ---- one sync ---------------------------------------------------------------------------
+
+    async def sync(
+        self, trigger: Trigger, on_page: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
+        """Read, normalize, store, queue for publishing; the `menu_sync` reply's result."""
+        async with self._lock:
+            self.syncing = True
+            try:
+                return await self._sync(trigger, on_page)
+            finally:
+                self.syncing = False
+
+    async def _sync(
+        self, trigger: Trigger, on_page: Callable[[int], None] | None
+    ) -> dict[str, Any]:
+        started = self.clock()
+        pages = PageReader(on_page)
+        deadline = self.settings.menu.sync_timeout_s
+        try:
+            async with asyncio.timeout(deadline):
+                menu = await self.connector.read_menu(pages)
+        except TimeoutError:
+            await self._fail(
+                f"the POS menu was not read within {deadline:g} s ({pages.pages} pages read)",
+                SyncFailure.POS_UNAVAILABLE,
+            )
+        except PosError as err:
+            await self._fail(f"cannot read the menu: {err.reason}", SyncFailure.POS_UNAVAILABLE)
+        log.info("menu: read %d items in %d pages", len(menu.items), pages.pages)
+        rules = await self._rules()
+        built = await asyncio.to_thread(_build, menu, rules)
+        links = await self.db.read(
+            lambda c: summarize(c, menu, self.settings.menu.links_days, self.clock())
+        )
+        extra = _event_extra(built.published, links, trigger, pages, self.clock() - started)
+        result = await self._store(built, extra)
+        log.info(
+            "menu: synced (%s): %s",
+            "published" if result["changed"] else "unchanged",
+            ", ".join(f"{b} {c['items']} items" for b, c in result["brands"].items()),
+        )
+        return result
+
+    async def _rules(self) -> Rules:
+        cloud = await self.db.read(_cloud_settings)
+        try:
+            pricing = pricing_for(cloud, self.settings.brands)
+        except PricingError as err:
+            await self._fail(str(err), SyncFailure.INVALID_SETTINGS)
+        s = self.settings
+        return Rules(s.menu, s.brands, store_id=s.store_id, pos=s.pos, pricing=pricing)
+
+    async def _store(self, built: _Built, extra: Mapping[str, Any]) -> dict[str, Any]:
+        record = store.SyncRecord(
+            pos=self.settings.pos,
+            encoded=built.encoded,
+            brands=built.published.brands,
+            payloads=built.payloads,
+            overall_hash=built.published.hash,
+            event=extra,
+        )
+        result = await self.db.write(
+            lambda c: store.record_success(c, record, self.topics), Durability.FULL
+        )
+        self.current.set(built.encoded.menu, built.encoded.hash, self.clock())
+        self.last_error = None
+        self.on_queued()
+        return result
+
+    async def _fail(self, reason: str, code: SyncFailure) -> NoReturn:
+        self.last_error = reason
+        log.warning("menu: sync failed, the previous menu stays: %s", reason)
+        await self.db.write(lambda c: store.record_failure(c, reason, code.value))
+        self.on_queued()
+        raise MenuSyncError(reason, code)
+
+    async def republish(self) -> None:
+        """The cloud's settings changed: the stored menu again under them, if that changes it."""
+        async with self._lock:
+            stored = await self.db.read(lambda c: store.load(c, self.settings.pos))
+            if stored is None:
+                return
+            rules = await self._rules()
+            built = await asyncio.to_thread(_build, stored.menu, rules)
+            state = await self.db.read(store.sync_state)
+            if state.get("hash") == built.published.hash:
+                return
+            links = await self.db.read(
+                lambda c: summarize(c, stored.menu, self.settings.menu.links_days, self.clock())
+            )
+            extra = _event_extra(built.published, links, Trigger.SETTINGS, PageReader(), 0.0)
+            await self._store(built, extra)
+
+    def settings_changed(self) -> None:
+        """`in/settings` arrived: prices may have changed."""
+        self._settings_changed = True
+        self.wake.set()
+
+    # ---- the cadence --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync on the cadence and on request until cancelled."""
+        stored = await self.db.read(lambda c: store.load(c, self.settings.pos))
+        if stored is not None:
+            self.current.set(stored.menu, stored.hash, stored.read_at)
+        interval = self.settings.menu.sync_interval_h * 3600.0
+        backoff = Backoff(self.settings.menu.retry_initial_s, min(interval, RETRY_MAX_S))
+        next_at = stored.read_at + interval if stored is not None else self.clock()
+        while True:
+            mark = self.wake.mark()
+            try:
+                if self._settings_changed:
+                    self._settings_changed = False
+                    await self.republish()
+                asked = await self.db.read(lambda c: deferred_waiting(c, "menu_sync"))
+                if asked or self.clock() >= next_at:
+                    await self.sync(Trigger.COMMAND if asked else Trigger.SCHEDULE)
+                    next_at = self.clock() + interval
+                    backoff.reset()
+                    continue
+            except MenuSyncError:
+                next_at = self.clock() + backoff.next()
+                continue
+            except StorageError:  # reported once by the storage health; tried again
+                await self.db.health.wait_change(RETRY_MAX_S)
+                continue
+            except Exception:  # a bug must not stop the daemon; tried again later
+                log.exception("menu: sync failed unexpectedly")
+                next_at = self.clock() + backoff.next()
+                continue
+            await self.wake.wait(mark, max(next_at - self.clock(), 0.0))
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `status` says of the menu."""
+        menu = self.current.menu
+        return {
+            "items": len(menu.items) if menu else None,
+            "hash": self.current.hash,
+            "read_at": self.current.read_at,
+            "syncing": self.syncing,
+            "last_error": self.last_error,
+        }
+
+
+def _cloud_settings(conn: sqlite3.Connection) -> dict[str, Any]:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'cloud_settings'").fetchone()
+    doc = json.loads(row[0]) if row else {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _build(menu: Menu, rules: Rules) -> _Built:
+    """The CPU-heavy part of a sync (worker thread)."""
+    published = rules.apply(menu)
+    payloads = {b.brand: store.brand_payload(b) for b in published.brands}
+    return _Built(store.encode_menu(menu), published, payloads)
+
+
+def _event_extra(
+    published: Published,
+    links: LinksSummary,
+    trigger: Trigger,
+    pages: PageReader,
+    duration_s: float,
+) -> dict[str, Any]:
+    doc = links.document(limit=EVENT_UNLINKED_MAX)
+    return {
+        "unlinked": doc["unlinked"],
+        "unlinked_total": doc["unlinked_total"],
+        "links": {
+            "days": doc["days"],
+            "orders": doc["orders"],
+            "orders_without_pos_id": doc["orders_without_pos_id"],
+        },
+        "uncategorized": [
+            {"pos_id": i, "name": n} for i, n in published.uncategorized[:EVENT_UNCATEGORIZED_MAX]
+        ],
+        "hidden": len(published.hidden),
+        "trigger": trigger.value,
+        "pages": pages.pages,
+        "duration_s": round(duration_s, 3),
+    }
