@@ -79,6 +79,7 @@ class _LazyGroup(click.Group):
         "doctor": "edge.cli_tools:doctor",
         "demo": "edge.cli_tools:demo",
         "pos": "edge.cli_pos:pos",
+        "menu": "edge.cli_menu:menu",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

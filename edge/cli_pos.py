@@ -1,4 +1,4 @@
-"""`edge pos status | menu`: the POS link, for technicians (works with the daemon stopped)."""
+"""`edge pos status | menu | links`: the POS link, for technicians (daemon running or not)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
+from edge.cli_menu import pos_links
 from edge.config import Config
 from edge.pos import LinkStatus, Menu, PosConnector, PosError
 from edge.pos.session import pos_session
@@ -62,7 +63,10 @@ def _money(amount: int | None, currency: str | None) -> str:
 
 @click.group()
 def pos() -> None:
-    """The POS link (check it, read the menu it serves)."""
+    """The POS link (check it, read the menu it serves, what recent orders miss in it)."""
+
+
+pos.add_command(pos_links)
 
 
 @pos.command("status")
@@ -133,4 +137,4 @@ def pos_menu(config_path: str | None, as_json: bool) -> None:
                 )
         console.print(modifiers)
 
-    emit(as_json, asdict(menu), human)
+    emit(as_json, menu.to_doc(), human)

@@ -157,6 +157,7 @@ def _check_clock() -> dict[str, Any]:
 
 
 async def _doctor(config: Config) -> list[dict[str, Any]]:
+    from edge.cli_menu import menu_check
     from edge.cli_printers import probe
 
     checks = [_check_database(config), await _check_broker(config)]
@@ -211,6 +212,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
             _check("printers", False, "no printer configured", "add a [[printers]] table")
         )
     checks.append(await _check_pos(config))
+    checks += menu_check(config)
     checks.append(_check_clock())
     return checks
 

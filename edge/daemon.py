@@ -25,8 +25,7 @@ from edge.db import Database, Durability
 from edge.errors import EdgeError, StorageError
 from edge.housekeeping import Housekeeping
 from edge.ids import ulid, utc_now_rfc3339
-from edge.menu.rules import brand_names
-from edge.menu.sync import MenuSettings, MenuSync, MenuSyncError, Trigger
+from edge.menu.sync import MenuSettings, MenuSync, MenuSyncError, Trigger, menu_topics
 from edge.orders.intake import Intake, Lifecycle
 from edge.orders.routing import PrinterRoute
 from edge.pos import connector_for
@@ -74,7 +73,7 @@ def broker_settings(config: Config) -> BrokerSettings | None:
 
 
 @contextlib.contextmanager
-def _single_instance(db_path: Path) -> Iterator[None]:
+def single_instance(db_path: Path) -> Iterator[None]:
     """Hold an exclusive lock beside the database: two daemons on one file would both print."""
     lock_path = Path(db_path).with_name(Path(db_path).name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,13 +148,8 @@ class Daemon:
             MenuSync(
                 self.db,
                 connector,
-                MenuSettings(
-                    pos=config.pos.kind,
-                    store_id=config.store.id,
-                    brands=brand_names((b for p in config.printers for b in p.brands), config.menu),
-                    menu=config.menu,
-                ),
-                Topics(config.cloud.topic_prefix, config.store.id) if config.cloud else None,
+                MenuSettings.of(config),
+                menu_topics(config),
                 on_queued=self._outgoing_queued,
                 current=self.menus,
             )
@@ -290,7 +284,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
-        with _single_instance(self.config.database.path):
+        with single_instance(self.config.database.path):
             starting = asyncio.create_task(self._start(), name="start-up")
             stop = asyncio.create_task(self.stopping.wait(), name="stop-signal")
             await asyncio.wait([starting, stop], return_when=asyncio.FIRST_COMPLETED)

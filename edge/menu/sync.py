@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from edge.backoff import Backoff
 from edge.cloud.topics import Topics
 from edge.commands import deferred_waiting
-from edge.config import MenuConfig
+from edge.config import Config, MenuConfig
 from edge.db import Database, Durability
 from edge.errors import StorageError
 from edge.pos import PosConnector, PosError
@@ -33,7 +33,7 @@ from edge.wakeup import Wakeup
 from . import store
 from .links import LinksSummary, summarize
 from .pricing import PricingError, pricing_for
-from .rules import Published, Rules
+from .rules import Published, Rules, brand_names
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,22 @@ class MenuSettings:
     store_id: str
     brands: list[str]
     menu: MenuConfig
+
+    @staticmethod
+    def of(config: Config) -> MenuSettings:
+        """From the whole configuration."""
+        printers_brands = (b for p in config.printers for b in p.brands)
+        return MenuSettings(
+            pos=config.pos.kind,
+            store_id=config.store.id,
+            brands=brand_names(printers_brands, config.menu),
+            menu=config.menu,
+        )
+
+
+def menu_topics(config: Config) -> Topics | None:
+    """Where menus are published; None for a box with no `[cloud]` (nothing is published)."""
+    return Topics(config.cloud.topic_prefix, config.store.id) if config.cloud else None
 
 
 @dataclass(frozen=True)
