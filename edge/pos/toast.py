@@ -7,6 +7,8 @@ modified since the first try) before creating anything.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,10 @@ from edge.tickets.i18n import partner_name
 
 from .base import PosConnector, PosPermanentError, PosTransientError
 from .http import VendorHttp, VendorRejectedError
-from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
+from .menu import Menu
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, unlinked_lines
+from .paging import PageReader
+from .toast_menu import out_of_stock, read_menus, with_stock
 from .toast_orders import (
     BEHAVIORS,
     Choices,
@@ -26,14 +31,18 @@ from .toast_orders import (
     check_total,
     external_id,
     order_body,
-    read_menus,
     read_order,
     toast_time,
 )
 from .tokens import TokenKeeper
 
+log = logging.getLogger(__name__)
+
 PRODUCTION_URL = "https://ws-api.toasttab.com"
 LOGIN_PATH = "/authentication/v1/authentication/login"
+METADATA_PATH = "/menus/v2/metadata"
+MENUS_PATH = "/menus/v2/menus"
+STOCK_PATH = "/stock/v1/inventory"
 # An order found again is looked for among those modified from a little before the first try.
 _LOOKBACK_S = 300.0
 _PAGE_SIZE = 100
@@ -70,6 +79,7 @@ class ToastConnector(PosConnector):
         )
         self.tokens = TokenKeeper(self._login)
         self._index: ToastMenuIndex | None = None
+        self._published: tuple[str, Menu] | None = None  # (lastUpdated, the menus normalized)
         self._config: dict[str, list[Json]] | None = None
         self._in_use: dict[str, dict[str, str]] = {}
 
@@ -138,8 +148,8 @@ class ToastConnector(PosConnector):
         return self._config
 
     async def _menu_index(self) -> ToastMenuIndex:
-        if self._index is None:
-            await self.read_menu()
+        if self._index is None:  # one try: the injection's own retries wait out failures
+            await self.read_menu(PageReader(tries=1))
         assert self._index is not None
         return self._index
 
@@ -148,20 +158,52 @@ class ToastConnector(PosConnector):
     async def check_link(self) -> LinkStatus:
         """Log in and read the menu metadata: credentials and restaurant GUID show here."""
         try:
-            doc = await self._call("GET", "/menus/v2/metadata")
+            doc = await self._call("GET", METADATA_PATH)
         except (PosTransientError, PosPermanentError) as err:
             return LinkStatus(ok=False, detail=err.reason)
         guid = (doc or {}).get("restaurantGuid")
         return LinkStatus(ok=True, location_name=guid if isinstance(guid, str) else None)
 
-    async def read_menu(self) -> Menu:
-        """The published menus: groups, items, modifier groups with their rules."""
-        doc = await self._call("GET", "/menus/v2/menus")
-        if not isinstance(doc, dict):
-            raise PosTransientError("Toast answered the menus with a body that is not an object")
-        menu, self._index = read_menus(doc)
+    async def read_menu(self, pages: PageReader | None = None) -> Menu:
+        """The published menus, then the stock: three requests, none paginated by Toast.
+
+        The menus document (the whole menu at once) is downloaded again only when the
+        metadata says Toast published since, as Toast asks; the stock is read every time.
+        """
+        pages = pages or PageReader()
+        meta = await pages.page(functools.partial(self._call, "GET", METADATA_PATH), "metadata")
+        updated = meta.get("lastUpdated") if isinstance(meta, dict) else None
+        published = self._published
+        if published is None or not isinstance(updated, str) or published[0] != updated:
+            fetch = functools.partial(self._call, "GET", MENUS_PATH)
+            doc = await pages.page(fetch, "published menus")
+            if not isinstance(doc, dict):
+                raise PosTransientError(
+                    "Toast answered the menus with a body that is not an object"
+                )
+            menu, self._index = read_menus(doc)
+            del doc  # normalized: the raw document goes before the stock is read
+            published = (updated, menu) if isinstance(updated, str) else None
+            self._published = published
+        else:
+            menu = published[1]
         self._config = None  # read again with the menu: ids may have changed
-        return menu
+        return with_stock(menu, await self._out_of_stock(pages))
+
+    async def _out_of_stock(self, pages: PageReader) -> frozenset[str]:
+        """What the stock API says is 86'd; nothing when our client may not read the stock."""
+        try:
+            entries = await pages.page(functools.partial(self._call, "GET", STOCK_PATH), "stock")
+        except VendorRejectedError as err:
+            if err.status != 403:
+                raise
+            log.warning(
+                "Toast refused the stock (%s): give the API client the stock:read scope;"
+                " out-of-stock items are read as available",
+                err.reason,
+            )
+            return frozenset()
+        return out_of_stock(entries)
 
     async def _choices(self, order: Order, plan: InjectionPlan) -> Choices:
         config = await self._configuration()

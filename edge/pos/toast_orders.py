@@ -14,19 +14,7 @@ from typing import Any
 
 from edge.orders.model import Order
 
-from .model import (
-    Category,
-    Injected,
-    InjectionPlan,
-    Menu,
-    MenuItem,
-    MenuModifier,
-    MenuVariation,
-    ModifierList,
-    PriceDifference,
-    line_amount,
-    line_ref,
-)
+from .model import Injected, InjectionPlan, PriceDifference, line_amount, line_ref
 from .money import cents, units
 from .square_orders import order_label
 
@@ -218,80 +206,3 @@ def read_order(order: Order, plan: InjectionPlan, doc: Json) -> Injected:
         differences=tuple(differences),
         subtotal_difference=pos_lines - subtotal,
     )
-
-
-def read_menus(doc: Json) -> tuple[Menu, ToastMenuIndex]:
-    """Normalize /menus/v2/menus: groups are categories, items have one variation each."""
-    groups_by_ref = doc.get("modifierGroupReferences") or {}
-    options_by_ref = doc.get("modifierOptionReferences") or {}
-    lists: dict[str, ModifierList] = {}
-    option_groups: dict[str, list[str]] = {}
-    group_guid_by_ref: dict[str, str] = {}
-    for ref, group in groups_by_ref.items():
-        if not isinstance(group, dict) or not group.get("guid"):
-            continue
-        group_guid_by_ref[str(ref)] = group["guid"]
-        options = []
-        for opt_ref in group.get("modifierOptionReferences") or []:
-            opt = options_by_ref.get(str(opt_ref))
-            if not isinstance(opt, dict) or not opt.get("guid"):
-                continue
-            options.append(
-                MenuModifier(opt["guid"], opt.get("name") or "", cents(opt.get("price")) or 0, None)
-            )
-            option_groups.setdefault(opt["guid"], []).append(group["guid"])
-        minimum = group.get("minSelections") or 0
-        if group.get("requiredMode") == "REQUIRED":
-            minimum = max(minimum, 1)
-        maximum = group.get("maxSelections")
-        lists[group["guid"]] = ModifierList(
-            group["guid"],
-            group.get("name") or "",
-            tuple(options),
-            min_selected=int(minimum),
-            max_selected=int(maximum) if isinstance(maximum, int) else None,
-        )
-    items: dict[str, MenuItem] = {}
-    categories: dict[str, Category] = {}
-    item_group: dict[str, str] = {}
-    item_option_groups: dict[str, tuple[str, ...]] = {}
-
-    def walk(group: Json) -> None:
-        guid = group.get("guid")
-        if not isinstance(guid, str):
-            return
-        categories.setdefault(guid, Category(guid, group.get("name") or ""))
-        for item in group.get("menuItems") or []:
-            item_guid = item.get("guid") if isinstance(item, dict) else None
-            if not isinstance(item_guid, str) or item_guid in items:
-                continue
-            refs = tuple(
-                group_guid_by_ref[str(r)]
-                for r in item.get("modifierGroupReferences") or []
-                if str(r) in group_guid_by_ref
-            )
-            price = cents(item.get("price"))
-            items[item_guid] = MenuItem(
-                item_guid,
-                item.get("name") or "",
-                (guid,),
-                (MenuVariation(item_guid, item.get("name") or "", price, None),),
-                refs,
-            )
-            item_group[item_guid] = guid
-            item_option_groups[item_guid] = refs
-        for sub in group.get("menuGroups") or []:
-            if isinstance(sub, dict):
-                walk(sub)
-
-    for menu in doc.get("menus") or []:
-        for group in menu.get("menuGroups") or [] if isinstance(menu, dict) else []:
-            if isinstance(group, dict):
-                walk(group)
-    menu = Menu(tuple(items.values()), tuple(lists.values()), tuple(categories.values()))
-    index = ToastMenuIndex(
-        item_group,
-        {k: tuple(v) for k, v in option_groups.items()},
-        item_option_groups,
-    )
-    return menu, index

@@ -18,6 +18,7 @@ from tests.support.toast_menu import (
     ITEMS,
     OPTIONS,
     RESTAURANT_GUID,
+    ToastMenu,
     item_group,
     link,
     option_group,
@@ -611,6 +612,9 @@ def test_every_fixture_id_stands_for_a_menu_entity() -> None:
     mods = {m["pos_id"] for d in docs for i in d["items"] for m in i["modifiers"] if m["pos_id"]}
     assert items <= set(ITEMS)
     assert mods <= set(OPTIONS)
+    menu = ToastMenu()  # the recorded menu has every id we name
+    assert {pos_id(i) for i in ITEMS} == set(menu.items)
+    assert {pos_id(o) for o in OPTIONS} == set(menu.options)
     linked = link(load_order("ubereats_delivery"))
     assert linked["items"][0]["pos_id"] == pos_id("itm_cheese")
     assert linked["items"][0]["modifiers"][1]["pos_id"] == pos_id("mod_cuisson_ap")
@@ -627,4 +631,5 @@ def test_our_extra_document_is_openapi_and_says_it_is_ours() -> None:
         "/config/v2/diningOptions",
         "/config/v2/alternatePaymentTypes",
         "/config/v2/serviceCharges",
+        "/stock/v1/inventory",
     }

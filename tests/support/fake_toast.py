@@ -1,5 +1,8 @@
 """A fake Toast API on loopback that validates every request against Toast's published
-Swagger documents (orders, menus) and our extra document (login, configuration)."""
+Swagger documents (orders, menus) and our extra document (login, configuration, stock).
+
+Like Toast, it answers the whole published menu in one /menus/v2/menus document and the
+stock in one /stock/v1/inventory array: neither is paginated."""
 
 from __future__ import annotations
 
@@ -51,6 +54,10 @@ Json = dict[str, Any]
 PRICES = "/orders/v2/prices"
 ORDERS = "/orders/v2/orders"
 BULK = "/orders/v2/ordersBulk"
+MENUS = "/menus/v2/menus"
+METADATA = "/menus/v2/metadata"
+INVENTORY = "/stock/v1/inventory"
+STOCK_STATUSES = ("OUT_OF_STOCK", "QUANTITY")
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 BODY: web.RequestKey[Any] = web.RequestKey("body", object)  # the parsed JSON body
 
@@ -77,6 +84,7 @@ class FakeToast:
         self.config_page_size = config_page_size
         self.clock = clock or (lambda: datetime.now(UTC))
         self.menu = ToastMenu()
+        self.stock_readable = True  # False: the API client lacks the stock:read scope (403)
         self.menu_updated = CONFIG_UPDATED
         self.config = {
             "/config/v2/diningOptions": dining_options(),
@@ -121,8 +129,9 @@ class FakeToast:
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_post(LOGIN, self._login)
-        app.router.add_get("/menus/v2/metadata", self._metadata)
-        app.router.add_get("/menus/v2/menus", self._menus)
+        app.router.add_get(METADATA, self._metadata)
+        app.router.add_get(MENUS, self._menus)
+        app.router.add_get(INVENTORY, self._inventory)
         for path in self.config:
             app.router.add_get(path, self._config)
         app.router.add_post(PRICES, self._prices)
@@ -311,6 +320,14 @@ class FakeToast:
 
     async def _menus(self, request: web.Request) -> web.Response:
         return web.json_response(self.menu.restaurant(self.restaurant_guid, self.menu_updated))
+
+    async def _inventory(self, request: web.Request) -> web.Response:
+        if not self.stock_readable:
+            return error(403, "The API client does not have the stock:read scope")
+        status = request.query.get("status")
+        if status is not None and status not in STOCK_STATUSES:
+            return error(400, f"status must be one of {', '.join(STOCK_STATUSES)}")
+        return web.json_response(self.menu.inventory(status))
 
     async def _config(self, request: web.Request) -> web.Response:
         try:
