@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 
 from drivers.emulator import PrinterEmulator
+from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess
@@ -265,3 +266,33 @@ async def test_a_menu_sync_interrupted_by_a_kill_is_answered_after_the_restart(
     assert reply["ok"] is True
     with sqlite3.connect(edge.db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM deferred_commands").fetchone() == (0,)
+
+
+async def test_unknown_ids_of_orders_are_in_menu_synced_pos_links_and_doctor(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    edge = make_edge(tmp_path, broker, kitchen, square, edge_processes)
+    edge.start()
+    await cloud.wait_event("menu.synced")
+    order = load_order("ubereats_delivery")
+    order["items"][0]["pos_id"] = "VAR_NOT_IN_SQUARE"
+    await cloud.send_order(order)
+    await cloud.wait_event("order.received", order_id=order["id"])
+    await cloud.send_command({"id": "cmd_links", "name": "menu_sync", "args": {}})
+    await wait_reply(cloud, "cmd_links")
+    [synced] = await cloud.wait_event("menu.synced", trigger="command")
+    unknown = {(u["kind"], u["pos_id"]): u for u in synced["data"]["unlinked"]}
+    assert unknown[("item", "VAR_NOT_IN_SQUARE")]["orders"] == 1
+    assert unknown[("item", "VAR_NOT_IN_SQUARE")]["partners"] == ["ubereats"]
+
+    links = await edge_cli(edge.config, "pos", "links", "--json")
+    assert links.returncode == 0, links.stderr
+    listed = {(u["kind"], u["pos_id"]) for u in json.loads(links.stdout)["unlinked"]}
+    assert listed == set(unknown)
+
+    doctor = await edge_cli(edge.config, "doctor", "--json")
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)}
+    assert checks["menu"]["ok"] is True
+    assert checks["pos links"]["ok"] is None  # yellow: something is unlinked
+    assert "VAR_NOT_IN_SQUARE" in checks["pos links"]["detail"]
