@@ -36,6 +36,13 @@ class BrandMenu:
     hash: str
     items: int
     modifiers: int
+    body: bytes = b"{}"  # the canonical JSON the hash is of (the document without "hash")
+
+    def payload_json(self) -> bytes:
+        """The document as published: `hash` first, then the canonical JSON it is the hash of
+        (one serialization per brand, however large the menu)."""
+        head = b'{"hash":"' + self.hash.encode() + b'"'
+        return head + (b"}" if self.body == b"{}" else b"," + self.body[1:])
 
 
 @dataclass(frozen=True)
@@ -152,10 +159,11 @@ class _BrandBuilder:
             "modifier_groups": groups,
             "uncategorized": uncategorized,
         }
-        digest = hashlib.sha256(canonical_json(doc)).hexdigest()
+        body = canonical_json(doc)
+        digest = hashlib.sha256(body).hexdigest()
         doc["hash"] = digest
         modifiers = len({m["pos_id"] for g in groups for m in g["modifiers"]})
-        return BrandMenu(header["brand"], doc, digest, len(published), modifiers)
+        return BrandMenu(header["brand"], doc, digest, len(published), modifiers, body)
 
     def _entries(self, item: MenuItem) -> Iterable[dict[str, Any]]:
         rules = [

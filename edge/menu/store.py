@@ -57,7 +57,7 @@ def encode_menu(menu: Menu) -> EncodedMenu:
 
 def brand_payload(brand: BrandMenu) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """A brand's message: JSON, or zlib-compressed JSON with its user property when large."""
-    raw = json.dumps(brand.doc, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = brand.payload_json()
     if len(raw) > COMPRESS_ABOVE:
         return zlib.compress(raw, 6), (CONTENT_ENCODING,)
     return raw, ()
