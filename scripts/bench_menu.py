@@ -242,7 +242,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     procs.append(fake_proc)
     try:
-        assert fake_proc.stdout is not None and fake_proc.stdin is not None
+        assert fake_proc.stdout is not None
+        assert fake_proc.stdin is not None
         fake = json.loads(await asyncio.to_thread(fake_proc.stdout.readline))
         await wait_broker(port, broker)
         config = daemon_config(work, port, fake)
@@ -274,7 +275,8 @@ async def measure(
     daemon: subprocess.Popen[bytes],
     port: int,
 ) -> dict[str, Any]:
-    assert fake_proc.stdin is not None and fake_proc.stdout is not None
+    assert fake_proc.stdin is not None
+    assert fake_proc.stdout is not None
     async with aiomqtt.Client(
         "127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5, identifier="bench-cloud"
     ) as cloud:
