@@ -8,12 +8,19 @@ the connector also looks for the order itself (a closed order's receipt by our r
 so a lost relay never leaves an order in limbo. Our reference is the order's
 `thirdPartyReference`, unique per location: sent again after a doubt, a 409 says Lightspeed
 has it. OAuth refresh tokens rotate: each new one is saved durably before it is used.
+
+The menu (edge/pos/lightspeed_menu.py normalizes it): the menu list, then one load per menu
+(Lightspeed does not paginate either: a menu is one page), then the item availability of
+every SKU read (50 SKUs a request, pages of `availability_page_size`), then the currency from
+the Financial API when the token may read it (Order and Pay has no currency).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +32,7 @@ from edge.orders.model import Order
 
 from .base import PosConnector, PosPending, PosPermanentError, PosTransientError
 from .http import VendorHttp, VendorRejectedError
+from .lightspeed_menu import MenuReader, currency_of, sold_out, total_pages
 from .lightspeed_orders import (
     DELIVER_WITHIN_MS,
     DELIVERY_MODES,
@@ -32,11 +40,12 @@ from .lightspeed_orders import (
     MenuIndex,
     injected_from,
     order_body,
-    read_menus,
     result_of,
     too_long_skus,
 )
-from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
+from .menu import Menu
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, unlinked_lines
+from .paging import PageReader
 from .secrets import SecretStore
 from .tokens import TokenKeeper
 
@@ -47,6 +56,15 @@ _ANSWER_MARGIN_S = 300.0
 _CHECK_FIRST_S = 5.0
 _CHECK_MAX_S = 60.0
 _NOT_READY_RETRY_S = 60.0
+MENU_LIST = "/o/op/1/menu/list"
+MENU_LOAD = "/o/op/2/menu/load/{}"
+AVAILABILITY = "/o/op/1/itemAvailability"
+BUSINESSES = "/f/data/businesses"
+SKUS_PER_REQUEST = 50  # what the item availability takes at once
+_BUSINESSES_PAGE = 100
+_MAX_PAGES = 1000  # of one paginated list: a loop guard
+
+log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
@@ -87,6 +105,7 @@ class LightspeedKConnector(PosConnector):
         )
         self.tokens = TokenKeeper(self._refresh)
         self._index: MenuIndex | None = None
+        self.availability_page_size = 50  # 1..100; tests shrink it to read several pages
         self._profiles: list[Json] | None = None
         self._in_use: dict[str, dict[str, str]] = {}
 
@@ -198,23 +217,83 @@ class LightspeedKConnector(PosConnector):
         ]
         return False, "not ready: " + (", ".join(reasons) or "NOT_READY")
 
-    async def read_menu(self) -> Menu:
-        """Every menu of the location, walked screen by screen, each SKU once."""
-        listed = await self._call(
-            "GET", "/o/op/1/menu/list", params={"businessLocationId": self._location}
+    async def read_menu(self, pages: PageReader | None = None) -> Menu:
+        """Every menu of the location, each SKU once, with its availability and the currency.
+
+        Each menu is normalized as soon as it is loaded: only one raw menu is held at a time.
+        """
+        pages = pages or PageReader()
+        location = {"businessLocationId": self._location}
+        listed = await pages.page(
+            functools.partial(self._call, "GET", MENU_LIST, params=location), "menu list"
         )
-        menus = []
-        for summary in listed or []:
+        reader = MenuReader()
+        for summary in listed if isinstance(listed, list) else []:
             menu_id = summary.get("ikentooMenuId") if isinstance(summary, dict) else None
-            if menu_id is None:
+            if not isinstance(menu_id, int) or isinstance(menu_id, bool):
                 continue
-            doc = await self._call(
-                "GET", f"/o/op/2/menu/load/{menu_id}", params={"businessLocationId": self._location}
+            fetch = functools.partial(
+                self._call,
+                "GET",
+                MENU_LOAD.format(menu_id),
+                params={**location, "richContent": "true"},
             )
+            doc = await pages.page(fetch, f"menu {summary.get('menuName') or menu_id}")
             if isinstance(doc, dict):
-                menus.append(doc)
-        menu, self._index = read_menus(menus)
+                reader.add(doc)
+            del doc  # normalized: the raw menu goes before the next one is loaded
+        gone = await self._sold_out(reader.skus(), pages)
+        menu, self._index = reader.menu(gone, await self._currency(pages))
         return menu
+
+    async def _sold_out(self, skus: list[str], pages: PageReader) -> set[str]:
+        """The SKUs the item availability says are sold out (none when it cannot be read)."""
+        gone: set[str] = set()
+        for start in range(0, len(skus), SKUS_PER_REQUEST):
+            batch = {"skus": skus[start : start + SKUS_PER_REQUEST]}
+            page = 0
+            while page < _MAX_PAGES:
+                params = {
+                    "businessLocationId": self._location,
+                    "page": page,
+                    "size": self.availability_page_size,
+                }
+                fetch = functools.partial(
+                    self._call, "POST", AVAILABILITY, body=batch, params=params
+                )
+                try:
+                    doc = await pages.page(fetch, "item availability")
+                except VendorRejectedError as err:
+                    if err.status not in (403, 404):
+                        raise
+                    log.warning(
+                        "Lightspeed refused the item availability (%s): sold-out items are read"
+                        " as available",
+                        err.reason,
+                    )
+                    return set()
+                gone |= sold_out(doc)
+                page += 1
+                if page >= total_pages(doc):
+                    break
+        return gone
+
+    async def _currency(self, pages: PageReader) -> str | None:
+        """The location's currency (ISO 4217) from the Financial API; None without its scope."""
+        for page in range(_MAX_PAGES):
+            params = {"page": page, "size": _BUSINESSES_PAGE}
+            fetch = functools.partial(self._call, "GET", BUSINESSES, params=params)
+            try:
+                doc = await pages.page(fetch, "businesses (currency)")
+            except VendorRejectedError as err:
+                if err.status not in (403, 404):
+                    raise
+                log.info("no currency from Lightspeed's Financial API (%s)", err.reason)
+                return None
+            code, more = currency_of(doc, self._location, _BUSINESSES_PAGE)
+            if not more:
+                return code
+        return None
 
     async def _profile(self, order: Order, plan: InjectionPlan) -> str | None:
         configured = plan.order_type_for(order)
@@ -255,8 +334,8 @@ class LightspeedKConnector(PosConnector):
         ready, why = await self._readiness()
         if not ready:
             raise PosTransientError(f"Lightspeed is {why}", retry_after=_NOT_READY_RETRY_S)
-        if self._index is None:
-            await self.read_menu()
+        if self._index is None:  # one try: the injection's own retries wait out failures
+            await self.read_menu(PageReader(tries=1))
         assert self._index is not None
         partner = order.source.partner
         configured = plan.configured_tender(partner)

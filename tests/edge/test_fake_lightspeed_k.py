@@ -14,9 +14,9 @@ from tests.conftest import FIXTURES, load_order
 from tests.support.fake_lightspeed_k import FakeLightspeedK
 from tests.support.lightspeed_menu import (
     BUSINESS_LOCATION_ID,
-    INSTRUCTION_GROUPS,
     MENU_CARTE,
     MENU_TRAITEUR,
+    instruction_ids,
     link,
     pos_id,
 )
@@ -28,7 +28,7 @@ TO_GO = "/o/op/1/order/toGo"
 LOCAL = "/o/op/1/order/local"
 PAY = "/o/op/1/pay"
 FORM = {"client_id": "edge-box", "client_secret": "edge-box-secret"}
-INSTRUCTIONS = {str(pi) for _, _, _, pis in INSTRUCTION_GROUPS.values() for _, pi, _ in pis}
+INSTRUCTIONS = instruction_ids()
 FIXTURE_NAMES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
@@ -280,6 +280,41 @@ async def test_the_menu_is_a_tree_of_screens_with_modifier_groups(
     assert down.status_code == 503
     assert down.json()["status"] == "503"
     assert down.json()["apiSubExceptions"] == []
+
+
+async def test_item_availability_pages_and_the_currency_of_the_business(
+    api: httpx.AsyncClient, fake: FakeLightspeedK
+) -> None:
+    path = "/o/op/1/itemAvailability"
+    q: Json = {"businessLocationId": BL, "size": 1}
+    skus = {"skus": ["1001", "1202", "1402", "9999"]}
+    first = (await api.post(path, params=q, json=skus)).json()
+    assert [(d["sku"], d["count"]) for d in first["data"]] == [("1202", 0)]
+    assert first["metadata"] | {"warnings": []} == {
+        "warnings": [],
+        "current": {"page": 0, "pageSize": 1},
+        "total": 2,
+        "totalPages": 2,
+    }
+    second = (await api.post(path, params=q | {"page": 1}, json=skus)).json()
+    assert [(d["sku"], d["count"]) for d in second["data"]] == [("1402", 3)]
+    fake.set_stock("1001", 0)
+    fake.set_stock("1202", None)
+    again = (await api.post(path, params={"businessLocationId": BL}, json=skus)).json()
+    assert [(d["sku"], d["count"]) for d in again["data"]] == [("1001", 0), ("1402", 3)]
+    too_many = await api.post(path, params=q, json={"skus": [str(n) for n in range(51)]})
+    assert too_many.status_code == 400
+    too_big = await api.post(path, params=q | {"size": 101}, json=skus)
+    assert too_big.status_code == 400
+    assert len(fake.violations) == 2
+    fake.violations.clear()
+
+    businesses = (await api.get("/f/data/businesses", params={"page": 0, "size": 10})).json()
+    (business,) = businesses["_embedded"]["businessList"]
+    assert business["currencyCode"] == "EUR"
+    assert business["businessLocations"][0]["blID"] == BL
+    beyond = (await api.get("/f/data/businesses", params={"page": 1, "size": 10})).json()
+    assert beyond["_embedded"]["businessList"] == []
 
 
 async def test_off_spec_queries_are_recorded_and_refused(

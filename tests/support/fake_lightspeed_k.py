@@ -33,8 +33,11 @@ from tests.support.lightspeed_menu import (
     BUSINESS_ID,
     BUSINESS_LOCATION_ID,
     BUSINESS_NAME,
+    COUNTRY,
+    CURRENCY,
     LOCATION_NAME,
     PROFILES,
+    TIME_ZONE,
 )
 from tests.support.lightspeed_spec import (
     FORM,
@@ -133,6 +136,8 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         add.add_get("/o/op/data/account-profiles", self._profiles)
         add.add_get("/o/op/1/menu/list", self._menus)
         add.add_get("/o/op/2/menu/load/{menuId}", self._menu)
+        add.add_post("/o/op/1/itemAvailability", self._availability)
+        add.add_get("/f/data/businesses", self._financial_businesses)
         add.add_get("/o/wh/1/webhook/{endpointId}", self._webhook)
         add.add_post("/o/op/1/order/toGo", self._place_order)
         add.add_post("/o/op/1/order/local", self._place_order)
@@ -302,6 +307,47 @@ class FakeLightspeedK(TokenIssuer, LightspeedPos):
         if menu is None:
             return simple_error(404, f"menu not found for id {menu_id}", request.path)
         return web.json_response(menu)
+
+    async def _availability(self, request: web.Request) -> web.Response:
+        if (denied := self._location_denied(request, self._query_location(request))) is not None:
+            return denied
+        body: Json = await request.json()
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("size", "25"))
+        found = self.catalog.restricted(body["skus"])
+        pages = -(-len(found) // size)
+        return web.json_response(
+            {
+                "data": found[page * size : (page + 1) * size],
+                "metadata": {
+                    "warnings": [],
+                    "current": {"page": page, "pageSize": size},
+                    "total": len(found),
+                    "totalPages": pages,
+                },
+            }
+        )
+
+    async def _financial_businesses(self, request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "0"))
+        size = int(request.query.get("size", "1000"))
+        location = {
+            "blName": LOCATION_NAME,
+            "blID": self.business_location_id,
+            "country": COUNTRY,
+            "timezone": TIME_ZONE,
+        }
+        business = {
+            "businessName": BUSINESS_NAME,
+            "businessId": BUSINESS_ID,
+            "currencyCode": CURRENCY,
+            "businessLocations": [location],
+        }
+        listed = [business][page * size : (page + 1) * size]
+        href = f"{self.url}/f/data/businesses?page={page}&size={size}"
+        return web.json_response(
+            {"_embedded": {"businessList": listed}, "_links": {"self": {"href": href}}}
+        )
 
     async def _webhook(self, request: web.Request) -> web.Response:
         endpoint = request.match_info["endpointId"]

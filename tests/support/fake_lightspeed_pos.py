@@ -417,6 +417,10 @@ class LightspeedPos:
         """Change a menu price (major units), for every order profile or only one."""
         self.catalog.set_price(sku, Decimal(str(price)), profile or "")
 
+    def set_stock(self, sku: str, count: int | None) -> None:
+        """Staff restrict a SKU to ``count`` left (0: sold out), or lift the restriction (None)."""
+        self.catalog.set_stock(sku, count, ls_time(datetime.now(UTC)))
+
     def readiness_body(self) -> Json:
         """``apeOrderApiReadinessDto`` for the current state."""
         r = self.readiness
