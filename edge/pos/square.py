@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from typing import Any
 
@@ -12,21 +13,16 @@ from edge.orders.model import Order
 
 from .base import PosConnector, PosPermanentError, PosTransientError
 from .http import retry_after
-from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
-from .square_orders import (
-    Json,
-    create_order_body,
-    order_label,
-    read_catalog,
-    read_injected,
-    unlinked_from_errors,
-)
+from .menu import Menu
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, unlinked_lines
+from .paging import PageReader
+from .square_menu import CATALOG_TYPES, CatalogReader
+from .square_orders import Json, create_order_body, order_label, read_injected, unlinked_from_errors
 
 PRODUCTION_URL = "https://connect.squareup.com"
 # The API version of the spec our requests are validated against (shared/specs/square-api.json).
 SQUARE_VERSION = "2025-08-20"
-CATALOG_TYPES = "ITEM,ITEM_VARIATION,MODIFIER_LIST,CATEGORY"
-_MAX_PAGES = 1000
+_MAX_PAGES = 1000  # of 100 objects: far beyond a restaurant's catalog
 
 
 class SquareRejectedError(PosPermanentError):
@@ -139,19 +135,21 @@ class SquareConnector(PosConnector):
             return LinkStatus(ok=False, location_name=location.get("name"), detail="inactive")
         return LinkStatus(ok=True, location_name=location.get("name"))
 
-    async def read_menu(self) -> Menu:
-        """Every page of the catalog's items, variations, modifier lists and categories."""
-        objects: list[Json] = []
+    async def read_menu(self, pages: PageReader | None = None) -> Menu:
+        """Every page of the catalog (ListCatalog's cursor), normalized page by page."""
+        pages = pages or PageReader()
+        catalog = CatalogReader(self._location_id)
         cursor: str | None = None
-        for _ in range(_MAX_PAGES):
+        for n in range(1, _MAX_PAGES + 1):
             params: Json = {"types": CATALOG_TYPES}
             if cursor:
                 params["cursor"] = cursor
-            doc = await self._call("GET", "/v2/catalog/list", params=params)
-            objects += [o for o in doc.get("objects") or [] if isinstance(o, dict) and "id" in o]
-            cursor = doc.get("cursor")
+            fetch = functools.partial(self._call, "GET", "/v2/catalog/list", params=params)
+            doc = await pages.page(fetch, f"catalog page {n}")
+            catalog.add(doc.get("objects"))
+            cursor = doc.get("cursor") if isinstance(doc.get("cursor"), str) else None
             if not cursor:
-                return read_catalog(objects)
+                return catalog.menu()
         raise PosPermanentError(f"the Square catalog has more than {_MAX_PAGES} pages")
 
     async def inject(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected:

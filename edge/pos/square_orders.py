@@ -9,19 +9,7 @@ from typing import Any
 from edge.orders.model import Order
 from edge.tickets.i18n import partner_name
 
-from .model import (
-    Category,
-    Injected,
-    InjectionPlan,
-    Menu,
-    MenuItem,
-    MenuModifier,
-    MenuVariation,
-    ModifierList,
-    PriceDifference,
-    line_amount,
-    line_ref,
-)
+from .model import Injected, InjectionPlan, PriceDifference, line_amount, line_ref
 
 Json = dict[str, Any]
 
@@ -229,68 +217,3 @@ def unlinked_from_errors(order: Order, errors: Iterable[Json]) -> list[str]:
                     if m.pos_id == bad
                 ]
     return list(dict.fromkeys(refs))
-
-
-def read_catalog(objects: Iterable[Json]) -> Menu:
-    """Normalize ITEM, ITEM_VARIATION, MODIFIER_LIST and CATEGORY objects into a Menu."""
-    items: dict[str, Json] = {}
-    variations: dict[str, list[MenuVariation]] = {}
-    seen_variations: set[str] = set()
-    lists: list[ModifierList] = []
-    categories: list[Category] = []
-
-    def add_variation(obj: Json) -> None:
-        data = obj.get("item_variation_data") or {}
-        if obj.get("is_deleted") or obj["id"] in seen_variations:
-            return
-        seen_variations.add(obj["id"])
-        price = data.get("price_money") or {}
-        variations.setdefault(data.get("item_id", ""), []).append(
-            MenuVariation(obj["id"], data.get("name", ""), _amount(price), price.get("currency"))
-        )
-
-    for obj in objects:
-        if obj.get("is_deleted"):
-            continue
-        kind = obj.get("type")
-        if kind == "ITEM":
-            items[obj["id"]] = obj
-            for var in (obj.get("item_data") or {}).get("variations") or []:
-                add_variation(var)
-        elif kind == "ITEM_VARIATION":
-            add_variation(obj)
-        elif kind == "MODIFIER_LIST":
-            data = obj.get("modifier_list_data") or {}
-            mods = tuple(
-                MenuModifier(
-                    m["id"],
-                    (m.get("modifier_data") or {}).get("name", ""),
-                    _amount((m.get("modifier_data") or {}).get("price_money")) or 0,
-                    ((m.get("modifier_data") or {}).get("price_money") or {}).get("currency"),
-                )
-                for m in data.get("modifiers") or []
-                if not m.get("is_deleted")
-            )
-            lists.append(ModifierList(obj["id"], data.get("name", ""), mods))
-        elif kind == "CATEGORY":
-            categories.append(Category(obj["id"], (obj.get("category_data") or {}).get("name", "")))
-    menu_items = []
-    for item_id, obj in items.items():
-        data = obj.get("item_data") or {}
-        cats = [c["id"] for c in data.get("categories") or [] if c.get("id")]
-        if not cats and data.get("category_id"):
-            cats = [data["category_id"]]
-        menu_items.append(
-            MenuItem(
-                id=item_id,
-                name=data.get("name", ""),
-                category_ids=tuple(cats),
-                variations=tuple(variations.get(item_id, [])),
-                modifier_list_ids=tuple(
-                    info["modifier_list_id"]
-                    for info in data.get("modifier_list_info") or []
-                    if info.get("enabled", True)
-                ),
-            )
-        )
-    return Menu(tuple(menu_items), tuple(lists), tuple(categories))

@@ -296,21 +296,22 @@ async def test_read_menu_pages_through_the_catalog() -> None:
         assert len(lists) > 3
         assert "cursor" not in lists[0].query
         assert all(r.query.get("cursor") for r in lists[1:])
-        assert lists[0].query["types"] == "ITEM,ITEM_VARIATION,MODIFIER_LIST,CATEGORY"
+        assert lists[0].query["types"] == "ITEM,MODIFIER_LIST,CATEGORY,IMAGE,TAX"
         assert square.violations == []
     items = {i.name: i for i in menu.items}
-    assert len(items) == 10 + 6
+    assert len(items) == 15 + 6
     cheese = items["Cheeseburger"]
     assert [(v.id, v.price) for v in cheese.variations] == [
         ("itm_cheese", 1250),
         ("itm_cheese_double", 1650),
     ]
     assert cheese.modifier_list_ids == ("ml_supplements", "ml_cuisson")
-    assert cheese.category_ids == ("cat_burgers",)
+    assert cheese.category_ids == ("cat_burgers", "lbl_burger")  # its brand is a category
     supplements = next(ml for ml in menu.modifier_lists if ml.id == "ml_supplements")
     assert [(m.id, m.name, m.price) for m in supplements.modifiers] == [
         ("mod_bacon", "Bacon", 150),
         ("mod_extra_cheese", "Extra cheese", 100),
+        ("mod_oignons_confits", "Oignons confits", 0),
     ]
     assert Category("cat_drinks", "Boissons") in menu.categories
     assert unlinked_lines(order("ubereats_delivery"), menu) == []

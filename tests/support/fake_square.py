@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import hashlib
 import itertools
@@ -17,6 +18,7 @@ from tests.support.fake_server import Fault, LoopbackServer
 from tests.support.square_catalog import build_catalog
 from tests.support.square_spec import (
     SpecViolation,
+    enum_values,
     query_parameters,
     validate_request,
     validate_response,
@@ -28,6 +30,13 @@ EXTERNAL_TYPES = {
     "CHECK", "BANK_TRANSFER", "OTHER_GIFT_CARD", "CRYPTO", "SQUARE_CASH", "SOCIAL",
     "EXTERNAL", "EMONEY", "CARD", "STORED_BALANCE", "FOOD_VOUCHER", "OTHER",
 }  # fmt: skip
+# ListCatalog without `types`: the top-level types (the spec's list, at our API version)
+DEFAULT_TYPES = frozenset({
+    "ITEM", "CATEGORY", "TAX", "DISCOUNT", "MODIFIER_LIST", "PRICING_RULE", "PRODUCT_SET",
+    "TIME_PERIOD", "MEASUREMENT_UNIT", "SUBSCRIPTION_PLAN", "ITEM_OPTION",
+    "CUSTOM_ATTRIBUTE_DEFINITION", "QUICK_AMOUNTS_SETTINGS",
+})  # fmt: skip
+PAGE_SIZE = 10  # Square's is 100: small, so that the recorded catalog spans several pages
 
 
 def _error(
@@ -56,7 +65,7 @@ class FakeSquare:
         *,
         token: str = "sq-test-token",
         location_id: str = "LBASTILLE1",
-        page_size: int = 100,
+        page_size: int = PAGE_SIZE,
         extra_items: int = 0,
     ) -> None:
         self.token = token
@@ -109,14 +118,19 @@ class FakeSquare:
         await self.server.refuse()
 
     def fail_next(
-        self, status: int, retry_after: float | str | None = None, *, after_processing: bool = False
+        self,
+        status: int,
+        retry_after: float | str | None = None,
+        *,
+        after_processing: bool = False,
+        path: str | None = None,
     ) -> None:
-        """Answer the next request with this HTTP status (after doing the work, if asked)."""
-        self.server.fail_next(status, retry_after, after_processing=after_processing)
+        """Answer the next request (on `path`) with this HTTP status (after the work, if asked)."""
+        self.server.fail_next(status, retry_after, after_processing=after_processing, path=path)
 
-    def hang_next(self, *, after_processing: bool = False) -> None:
-        """Accept the next request and never answer it."""
-        self.server.hang_next(after_processing=after_processing)
+    def hang_next(self, *, after_processing: bool = False, path: str | None = None) -> None:
+        """Accept the next request (on `path`) and never answer it."""
+        self.server.hang_next(after_processing=after_processing, path=path)
 
     def reject_catalog_ids(self, ids: set[str]) -> None:
         """CreateOrder answers Square's NOT_FOUND for lines naming these catalog objects."""
@@ -246,15 +260,39 @@ class FakeSquare:
         return web.json_response({"location": location})
 
     async def _catalog(self, request: web.Request) -> web.Response:
-        types = {t.strip().upper() for t in request.query.get("types", "ITEM").split(",")}
+        """ListCatalog: the objects of the asked types, `page_size` a page, an opaque cursor."""
+        asked = request.query.get("types")
+        types = (
+            {t.strip().upper() for t in asked.split(",") if t.strip()} if asked else DEFAULT_TYPES
+        )
+        unknown = types - enum_values("CatalogObjectType")
+        if unknown:
+            return _error(
+                400, "INVALID_ENUM_VALUE", f"Unknown object types {sorted(unknown)}.", field="types"
+            )
         objects = [o for o in self.catalog if o["type"] in types]
         if "ITEM_VARIATION" in types:  # Square lists nested variations as objects of their own too
             objects += list(self._variations().values())
-        start = int(request.query.get("cursor") or 0)
-        page: Json = {"objects": objects[start : start + self.page_size]}
-        if start + self.page_size < len(objects):
-            page["cursor"] = str(start + self.page_size)
+        key = ",".join(sorted(types))
+        start = 0
+        if request.query.get("cursor"):
+            start = self._cursor_offset(request.query["cursor"], key)
+            if start < 0 or start >= len(objects):
+                return _error(400, "INVALID_CURSOR", "The cursor is not valid.", field="cursor")
+        end = start + self.page_size
+        page: Json = {"objects": objects[start:end]}
+        if end < len(objects):
+            page["cursor"] = base64.urlsafe_b64encode(f"{end}|{key}".encode()).decode()
         return web.json_response(page)
+
+    @staticmethod
+    def _cursor_offset(cursor: str, key: str) -> int:
+        """Where a cursor we gave for these types resumes; -1 for any other string."""
+        try:
+            offset, types = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+            return int(offset) if types == key else -1
+        except ValueError:
+            return -1
 
     async def _create_order(self, request: web.Request) -> web.Response:
         from tests.support.fake_square_orders import price_order

@@ -12,6 +12,14 @@ def _money(amount: int, currency: str) -> Json:
     return {"amount": amount, "currency": currency}
 
 
+def _price_at(data: Json, location_id: str) -> int:
+    """The catalog price at this location: its override if it has one."""
+    for override in data.get("location_overrides") or []:
+        if override.get("location_id") == location_id and "price_money" in override:
+            return int(override["price_money"]["amount"])
+    return int((data.get("price_money") or {}).get("amount", 0))
+
+
 def price_order(
     order_id: str,
     order: Json,
@@ -22,12 +30,13 @@ def price_order(
 ) -> Json:
     """The order as Square returns it: catalog prices, computed totals, version 1."""
     currency = "EUR"
+    location_id = order.get("location_id") or ""
     subtotal = 0
     for line in order.get("line_items") or []:
         var = variations.get(line.get("catalog_object_id", ""))
         if var is not None:
             data = var["item_variation_data"]
-            base = data["price_money"]["amount"]
+            base = _price_at(data, location_id)
             line["name"] = item_names.get(data["item_id"], "")
             line["variation_name"] = data["name"]
             line["catalog_version"] = var["version"]
@@ -39,7 +48,7 @@ def price_order(
         per_unit = base
         for mod in line.get("modifiers") or []:
             mod_obj = modifiers.get(mod.get("catalog_object_id", ""))
-            price = mod_obj["modifier_data"]["price_money"]["amount"] if mod_obj else 0
+            price = _price_at(mod_obj["modifier_data"], location_id) if mod_obj else 0
             mod_qty = Decimal(mod.get("quantity") or "1")
             if mod_obj:
                 mod["name"] = mod_obj["modifier_data"]["name"]

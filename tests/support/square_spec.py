@@ -93,3 +93,9 @@ def query_parameters(template: str, method: str) -> frozenset[str]:
     doc = _raw_spec()
     op = doc["paths"][template][method.lower()]
     return frozenset(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
+
+
+@functools.cache
+def enum_values(schema: str) -> frozenset[str]:
+    """The values of one of the spec's enums (e.g. CatalogObjectType)."""
+    return frozenset(_raw_spec()["components"]["schemas"][schema]["enum"])
