@@ -17,16 +17,18 @@ from edge.orders.model import Order
 from edge.tickets.i18n import partner_name
 
 from .base import PosConnector, PosPermanentError, PosTransientError
+from .clover_menu import PAGE_MAX, CloverMenuReader
 from .clover_orders import (
     TENDER_KEY_PREFIX,
     order_cart,
     payment_body,
     payment_reference,
-    read_inventory,
     read_order,
 )
 from .http import VendorHttp, VendorRejectedError
-from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, Menu, unlinked_lines
+from .menu import Menu
+from .model import Attempt, Closed, Injected, InjectionPlan, LinkStatus, unlinked_lines
+from .paging import PageReader
 
 REGION_URLS = {
     "us": "https://api.clover.com",
@@ -59,9 +61,11 @@ class CloverConnector(PosConnector):
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Any = time.time,
+        page_size: int = PAGE_MAX,
     ) -> None:
         self._merchant = merchant_id
         self._clock = clock
+        self._page_size = page_size  # of the menu's lists (`limit`, at most 1000)
         self.http = VendorHttp(
             "Clover",
             base_url or REGION_URLS[region],
@@ -118,12 +122,10 @@ class CloverConnector(PosConnector):
         name = (doc or {}).get("name")
         return LinkStatus(ok=True, location_name=name if isinstance(name, str) else None)
 
-    async def read_menu(self) -> Menu:
-        """Items with their categories and modifier groups, groups with their modifiers."""
-        items = await self._all("/items", [("expand", "categories,modifierGroups")])
-        groups = await self._all("/modifier_groups", [("expand", "modifiers")])
-        categories = await self._all("/categories", [])
-        return read_inventory(items, groups, categories)
+    async def read_menu(self, pages: PageReader | None = None) -> Menu:
+        """The whole inventory, page by page (edge/pos/clover_menu.py)."""
+        reader = CloverMenuReader(self._call, pages or PageReader(), self._page_size)
+        return await reader.read()
 
     async def _order_type(self, order: Order, plan: InjectionPlan) -> str:
         configured = plan.order_type_for(order)

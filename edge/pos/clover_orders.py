@@ -11,19 +11,7 @@ from typing import Any
 
 from edge.orders.model import Order
 
-from .model import (
-    Category,
-    Injected,
-    InjectionPlan,
-    Menu,
-    MenuItem,
-    MenuModifier,
-    MenuVariation,
-    ModifierList,
-    PriceDifference,
-    line_amount,
-    line_ref,
-)
+from .model import Injected, InjectionPlan, PriceDifference, line_amount, line_ref
 from .square_orders import order_label
 
 Json = dict[str, Any]
@@ -142,49 +130,3 @@ def payment_body(order: Order, injected: Injected, plan: InjectionPlan, tender: 
         "externalPaymentId": payment_reference(plan.reference(order)),
         "note": order_label(order)[:255],
     }
-
-
-def read_inventory(items: list[Json], groups: list[Json], categories: list[Json]) -> Menu:
-    """Items (each variant its own item), modifier groups with their rules, categories."""
-    lists = []
-    for group in groups:
-        if not group.get("id"):
-            continue
-        mods = tuple(
-            MenuModifier(m["id"], m.get("name") or "", m.get("price") or 0, None)
-            for m in _elements(group.get("modifiers"))
-            if m.get("id")
-        )
-        maximum = group.get("maxAllowed")
-        lists.append(
-            ModifierList(
-                group["id"],
-                group.get("name") or "",
-                mods,
-                min_selected=int(group.get("minRequired") or 0),
-                max_selected=int(maximum) if isinstance(maximum, int) and maximum > 0 else None,
-            )
-        )
-    menu_items = []
-    for item in items:
-        if not item.get("id") or item.get("deleted"):
-            continue
-        price = item.get("price")
-        menu_items.append(
-            MenuItem(
-                item["id"],
-                item.get("name") or "",
-                tuple(c["id"] for c in _elements(item.get("categories")) if c.get("id")),
-                (
-                    MenuVariation(
-                        item["id"],
-                        item.get("name") or "",
-                        price if isinstance(price, int) else None,
-                        None,
-                    ),
-                ),
-                tuple(g["id"] for g in _elements(item.get("modifierGroups")) if g.get("id")),
-            )
-        )
-    cats = tuple(Category(c["id"], c.get("name") or "") for c in categories if c.get("id"))
-    return Menu(tuple(menu_items), tuple(lists), cats)

@@ -538,6 +538,30 @@ async def test_modifier_groups_categories_and_tags(api: httpx.AsyncClient) -> No
     assert {i["name"] for i in bar["items"]["elements"]} >= {"Coca-Cola 33 cl", "Eau minérale"}
 
 
+async def test_modifiers_and_item_groups_have_their_own_lists(
+    clover: FakeClover, api: httpx.AsyncClient
+) -> None:
+    r = await api.get("/modifiers", params={"limit": 8, "offset": 16})
+    assert r.status_code == 200
+    assert r.headers["X-Clover-Allowed-Filter-Fields"] == "id"
+    tail = r.json()["elements"]
+    assert len(tail) == len(clover.inventory.modifiers) - 16 < 8  # a short page: the last
+    truffe = next(m for m in tail if m["name"] == "Sauce truffe")
+    assert truffe["available"] is False
+    assert clover.inventory.modifier_groups[truffe["modifierGroup"]["id"]]["name"] == "Sauces"
+    r = await api.get("/item_groups", params={"expand": "attributes,items"})
+    groups = {g["name"]: g for g in r.json()["elements"]}
+    assert set(groups) == {"Coca-Cola", "Vanille"}
+    vanille = groups["Vanille"]
+    assert [a["name"] for a in vanille["attributes"]["elements"]] == ["Taille"]
+    assert [i["name"] for i in vanille["items"]["elements"]] == ["Vanille Petite", "Vanille Grande"]
+    assert (await api.get("/item_groups", params={"expand": "options"})).status_code == 400
+    assert "expand" in clover.violations.pop()
+    r = await api.get("/modifiers", params={"expand": "modifierGroup"})  # nothing expands
+    assert r.status_code == 400
+    assert "expand" in clover.violations.pop()
+
+
 async def test_big_menus_page_and_nested_lists_stop_at_100() -> None:
     async with FakeClover(extra_items=150) as fake, connect(fake) as api:
         r = await api.get("/items")

@@ -1,18 +1,34 @@
-"""A realistic Clover inventory for the fake: 13-char [0-9A-Z] ids stand for our fixtures' pos_ids.
+"""The fake Clover's inventory, loaded from a recorded menu: tests/fixtures/menus/clover/ holds
+the answers of the GETs a menu read makes (limit=1000, one page each), as Clover sends them.
 
-Same dishes, names and prices as tests/support/square_catalog.py where they exist; the catering
-dishes itm_0..itm_9 and their options mod_0..mod_3 are those of the large catering sample. In Clover
-an item has one price, so sizes are either an item group (variants: one item each, named by the
-server from the group and option names) or a modifier group (pizza "Taille").
+Ids are 13 characters of [0-9A-Z] standing for our fixtures' pos_ids (`pos_id("itm_cheese")`
+is the Cheeseburger's item id). The recorded menu is a French restaurant hosting two virtual
+brands told apart by item tags (Clover's item labels), "Burger" (Burger Lab) and "Pasta"
+(Pasta Nostra); the dishes, names and prices of our order fixtures are all there:
+- item groups (Clover's variants, one item each, named by the server from the group and
+  option names, "<group> <option>" being our judgment): "Vanille" (Petite, Grande) and
+  "Coca-Cola" (33 cl, 50 cl), each with one attribute "Taille";
+- the hide tags "Hide from delivery" (Burger du chef) and "Masquer" (Crème brûlée); the
+  kitchen tags "Cuisine", "Bar" and "Végétarien" besides; "Formule midi" sits in no category;
+- "Frites maison" sits in two categories; "Salade de saison" is out of stock; "Repas du
+  personnel" is hidden from the register, not revenue and priced at the till (VARIABLE);
+  the modifier "Sauce truffe" is out of stock;
+- "Cuisson" is required (min 1, max 1, its choices priced 0), "Suppléments" an optional
+  multi-choice (max 2), "Toppings" has no upper bound (no maxAllowed).
+Clover has no nested modifier groups, no item images and no descriptions in its inventory.
+The tax rate (TVA 10 %, prices VAT-inclusive) is the merchant's, kept here.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Json = dict[str, Any]
@@ -20,113 +36,19 @@ UPDATED_MS = 1793523600000  # 2026-11-01T09:00:00Z
 TAX_RATE = 1_000_000  # TVA 10 % (rate = percent x 100 000); prices are VAT-inclusive
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CLOVER_ID = re.compile(r"^[0-9A-Z]{13}$")  # ids: 13 characters of [0-9A-Z] (§3)
-
-CATEGORIES: dict[str, str] = {
-    "burgers": "Burgers",
-    "pizzas": "Pizzas",
-    "pates": "Pâtes",
-    "sides": "Accompagnements",
-    "desserts": "Desserts",
-    "drinks": "Boissons",
-    "traiteur": "Traiteur",
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "menus" / "clover"
+# recorded file -> the request it answers (under /v3/merchants/{mId})
+RECORDED: dict[str, tuple[str, str]] = {
+    "categories.json": ("/categories", ""),
+    "tags.json": ("/tags", ""),
+    "modifier_groups.json": ("/modifier_groups", ""),
+    "modifiers.json": ("/modifiers", ""),
+    "item_groups.json": ("/item_groups", "attributes"),
+    "items.json": ("/items", "tags,categories,modifierGroups"),
+    "item_options.json": ("/items", "options"),
 }
-
-# group key -> (name, minRequired, maxAllowed, [(fixture modifier id, name, price)])
-MODIFIER_GROUPS: dict[str, tuple[str, int, int, list[tuple[str, str, int]]]] = {
-    "supplements": (
-        "Suppléments",
-        0,
-        2,
-        [("mod_bacon", "Bacon", 150), ("mod_extra_cheese", "Extra cheese", 100)],
-    ),
-    "cuisson": (  # the REQUIRED group: exactly one cooking on every cheeseburger
-        "Cuisson",
-        1,
-        1,
-        [
-            ("mod_cuisson_s", "Saignant", 0),
-            ("mod_cuisson_ap", "À point", 0),
-            ("mod_cuisson_bc", "Bien cuit", 0),
-        ],
-    ),
-    "taille": ("Taille", 0, 1, [("mod_taille_m", "Normale", 0), ("mod_taille_l", "Grande", 300)]),
-    "pizza_extras": ("Suppléments pizza", 0, 3, [("mod_oeuf", "Œuf", 100)]),
-    "pates_extras": ("Suppléments pâtes", 0, 3, [("mod_parmesan", "Parmesan râpé", 100)]),
-    "traiteur": (
-        "Options traiteur",
-        0,
-        4,
-        [
-            ("mod_0", "Sans gluten", 0),
-            ("mod_1", "Extra fromage", 50),
-            ("mod_2", "Sauce à part", 0),
-            ("mod_3", "Bien cuit", 50),
-        ],
-    ),
-}
-
-TAGS: dict[str, tuple[str, bool]] = {  # tag key -> (name, showInReporting)
-    "cuisine": ("Cuisine", False),  # kitchen printer label
-    "bar": ("Bar", False),
-    "vege": ("Végétarien", True),
-}
-
-
-@dataclass(frozen=True)
-class Dish:
-    """One menu item as we describe it (fixture id, name, category, price, links, flags)."""
-
-    fixture_id: str
-    name: str
-    category: str
-    price: int
-    groups: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ("cuisine",)
-    alternate_name: str | None = None
-    hidden: bool = False
-    available: bool = True
-    is_revenue: bool = True
-
-
-_CATERING = [
-    ("Salade César", 500),
-    ("Bœuf bourguignon", 537),
-    ("Quiche lorraine", 574),
-    ("Soupe à l'oignon", 611),
-    ("Croque-monsieur", 648),
-    ("Tarte Tatin", 685),
-    ("Île flottante", 722),
-    ("Café crème", 759),
-    ("Thé à la menthe", 796),
-    ("Limonade artisanale", 833),
-]
-
-DISHES: list[Dish] = [
-    Dish("itm_cheese", "Cheeseburger", "burgers", 1250, ("supplements", "cuisson"),
-         alternate_name="CHEESE"),
-    Dish("itm_cheese_double", "Double cheeseburger", "burgers", 1650, ("supplements", "cuisson"),
-         alternate_name="DOUBLE CHEESE"),
-    Dish("itm_veggie", "Veggie burger", "burgers", 1150, ("supplements",), ("cuisine", "vege")),
-    Dish("itm_pizza_reine", "Pizza Reine", "pizzas", 1200, ("taille", "pizza_extras")),
-    Dish("itm_margherita", "Pizza Margherita", "pizzas", 1000, ("taille", "pizza_extras"),
-         ("cuisine", "vege")),
-    Dish("itm_carbo", "Pâtes carbonara", "pates", 1390, ("pates_extras",)),
-    Dish("itm_frites", "Frites maison", "sides", 450, (), ("cuisine", "vege")),
-    Dish("itm_salade_saison", "Salade de saison", "sides", 890, (), ("cuisine", "vege"),
-         available=False),  # out of stock
-    Dish("itm_creme_brulee", "Crème brûlée", "desserts", 650),
-    Dish("itm_tiramisu", "Tiramisù", "desserts", 690),
-    Dish("itm_eau", "Eau minérale", "drinks", 250, (), ("bar",)),
-    Dish("itm_repas_staff", "Repas du personnel", "traiteur", 0, hidden=True, is_revenue=False),
-    *[
-        Dish(f"itm_{n}", name, "traiteur", price, ("traiteur",))
-        for n, (name, price) in enumerate(_CATERING)
-    ],
-]  # fmt: skip
-
-# One item group with two variants (each variant is an item of its own).
-ITEM_GROUP = ("grp_coca", "Coca-Cola", "Taille")  # key, group name, attribute name
-VARIANTS = [("itm_coca", "33 cl", 300), ("itm_coca_50", "50 cl", 450)]  # fixture id, option, price
+EXPANSIONS = ("categories", "tags", "modifierGroups", "options", "attributes", "items")
+EXTRA_CATEGORY = "pates"  # where build_inventory(extra_items=n) puts its n more dishes
 
 
 def clover_id(kind: str, key: str) -> str:
@@ -169,6 +91,7 @@ class Inventory:
     tags: dict[str, Json] = field(default_factory=dict)
     tax_rates: dict[str, Json] = field(default_factory=dict)
     item_groups: dict[str, Json] = field(default_factory=dict)
+    attributes: dict[str, Json] = field(default_factory=dict)
     options: dict[str, Json] = field(default_factory=dict)
     item_categories: dict[str, list[str]] = field(default_factory=dict)
     item_tags: dict[str, list[str]] = field(default_factory=dict)
@@ -198,10 +121,11 @@ class Inventory:
         for gid in groups:
             g = self.modifier_groups[gid]
             n = per_group[gid]
-            if n < g["minRequired"]:
-                problems.append(f"{item['name']}: {g['name']} needs {g['minRequired']}, got {n}")
-            if n > g["maxAllowed"]:
-                problems.append(f"{item['name']}: {g['name']} allows {g['maxAllowed']}, got {n}")
+            low, high = g.get("minRequired") or 0, g.get("maxAllowed") or 0  # 0: no bound
+            if n < low:
+                problems.append(f"{item['name']}: {g['name']} needs {low}, got {n}")
+            if high and n > high:
+                problems.append(f"{item['name']}: {g['name']} allows {high}, got {n}")
         return problems
 
 
@@ -222,88 +146,73 @@ def rule_problems(inventory: Inventory, order_doc: Json) -> list[str]:
     return problems
 
 
-def _item(fixture_id: str, name: str, price: int) -> Json:
+@functools.cache
+def _recorded_text(name: str) -> str:
+    return (FIXTURE_DIR / name).read_text("utf-8")
+
+
+def recorded(name: str) -> Json:
+    """One recorded answer (a fresh copy): {"elements": [...], "href": ...}."""
+    doc: Json = json.loads(_recorded_text(name))
+    return doc
+
+
+def _bare(obj: Json) -> Json:
+    """The object as stored: without its href and expansions."""
+    return {k: v for k, v in obj.items() if k != "href" and k not in EXPANSIONS}
+
+
+def _ids(obj: Json, key: str) -> list[str]:
+    return [e["id"] for e in (obj.get(key) or {}).get("elements") or []]
+
+
+def _extra_item(fixture_id: str, name: str, price: int) -> Json:
     return {
-        "id": pos_id(fixture_id),
-        "hidden": False,
-        "available": True,
-        "autoManage": False,
-        "name": name,
-        "price": price,
-        "priceType": "FIXED",
-        "defaultTaxRates": True,
-        "cost": 0,
-        "isRevenue": True,
-        "modifiedTime": UPDATED_MS,
-        "deleted": False,
-    }
+        "id": pos_id(fixture_id), "hidden": False, "available": True, "autoManage": False,
+        "name": name, "price": price, "priceType": "FIXED", "defaultTaxRates": True, "cost": 0,
+        "isRevenue": True, "modifiedTime": UPDATED_MS, "deleted": False,
+    }  # fmt: skip
 
 
 def build_inventory(extra_items: int = 0) -> Inventory:
-    """The menu: 7 categories, 6 modifier groups (Cuisson required), 3 tags, one tax rate, the
-    dishes of our fixtures, one item group with two variants, and `extra_items` more dishes."""
+    """The recorded menu (8 categories, 8 modifier groups, 7 tags, 2 item groups, 29 items),
+    the merchant's tax rate, and `extra_items` more dishes in "Pâtes"."""
     inv = Inventory()
     rate_id = clover_id("tax_rate", "tva10")
     inv.tax_rates[rate_id] = {
         "id": rate_id, "name": "TVA 10 %", "rate": TAX_RATE, "isDefault": True,
         "taxType": "VAT_TAXABLE",
     }  # fmt: skip
-    for order, (key, name) in enumerate(CATEGORIES.items()):
-        cid = clover_id("category", key)
-        inv.categories[cid] = {"id": cid, "name": name, "sortOrder": order, "deleted": False}
-    for order, (key, (name, low, high, mods)) in enumerate(MODIFIER_GROUPS.items()):
-        gid = clover_id("modifier_group", key)
-        inv.modifier_groups[gid] = {
-            "id": gid, "name": name, "showByDefault": True, "minRequired": low,
-            "maxAllowed": high, "sortOrder": order,
-            "modifierIds": ",".join(pos_id(m) for m, _, _ in mods),
-        }  # fmt: skip
-        for mod_fixture, mod_name, price in mods:
-            mid = pos_id(mod_fixture)
-            inv.modifiers[mid] = {
-                "id": mid, "name": mod_name, "price": price, "available": True,
-                "modifierGroup": {"id": gid},
-            }  # fmt: skip
-    for key, (name, reporting) in TAGS.items():
-        tid = clover_id("tag", key)
-        inv.tags[tid] = {"id": tid, "name": name, "showInReporting": reporting}
-
-    dishes = list(DISHES) + [
-        Dish(f"itm_extra_{n}", f"Plat du jour {n}", "pates", 900) for n in range(extra_items)
-    ]
-    for dish in dishes:
-        item = _item(dish.fixture_id, dish.name, dish.price)
-        item.update(hidden=dish.hidden, available=dish.available, isRevenue=dish.is_revenue)
-        if dish.alternate_name:
-            item["alternateName"] = dish.alternate_name
-        _add(inv, item, dish.category, dish.groups, dish.tags)
-
-    group_key, group_name, attribute_name = ITEM_GROUP
-    group_id = clover_id("item_group", group_key)
-    attribute_id = clover_id("attribute", group_key)
-    attribute = {"id": attribute_id, "name": attribute_name, "itemGroup": {"id": group_id}}
-    inv.item_groups[group_id] = {"id": group_id, "name": group_name, "attributes": [attribute]}
-    for fixture_id, option_name, price in VARIANTS:
-        option_id = clover_id("option", f"{group_key}:{option_name}")
-        inv.options[option_id] = {
-            "id": option_id, "name": option_name, "attribute": {"id": attribute_id},
-        }  # fmt: skip
-        # Clover generates a variant's name from the group and option names (format
-        # undocumented): "<group> <option>" is our judgment.
-        item = _item(fixture_id, f"{group_name} {option_name}", price)
-        item["itemGroup"] = {"id": group_id}
-        _add(inv, item, "drinks", (), ("bar",))
-        inv.item_options[item["id"]] = [option_id]
+    for obj in recorded("categories.json")["elements"]:
+        inv.categories[obj["id"]] = _bare(obj)
+    for obj in recorded("tags.json")["elements"]:
+        inv.tags[obj["id"]] = _bare(obj)
+    for obj in recorded("modifier_groups.json")["elements"]:
+        inv.modifier_groups[obj["id"]] = _bare(obj)
+    for obj in recorded("modifiers.json")["elements"]:
+        inv.modifiers[obj["id"]] = _bare(obj)
+    for obj in recorded("item_groups.json")["elements"]:
+        inv.item_groups[obj["id"]] = _bare(obj)
+        for attribute in (obj.get("attributes") or {}).get("elements") or []:
+            inv.attributes[attribute["id"]] = _bare(attribute)
+    for obj in recorded("items.json")["elements"]:
+        inv.items[obj["id"]] = _bare(obj)
+        inv.item_categories[obj["id"]] = _ids(obj, "categories")
+        inv.item_tags[obj["id"]] = _ids(obj, "tags")
+        inv.item_modifier_groups[obj["id"]] = _ids(obj, "modifierGroups")
+    for obj in recorded("item_options.json")["elements"]:
+        options = (obj.get("options") or {}).get("elements") or []
+        for option in options:
+            inv.options[option["id"]] = _bare(option)
+        if options:
+            inv.item_options[obj["id"]] = [o["id"] for o in options]
+    for n in range(extra_items):
+        item = _extra_item(f"itm_extra_{n}", f"Plat du jour {n}", 900)
+        inv.items[item["id"]] = item
+        inv.item_categories[item["id"]] = [clover_id("category", EXTRA_CATEGORY)]
+        inv.item_tags[item["id"]] = [clover_id("tag", "cuisine")]
+        inv.item_modifier_groups[item["id"]] = []
     assert len({*inv.items, *inv.modifiers, *inv.categories, *inv.modifier_groups}) == (
         len(inv.items) + len(inv.modifiers) + len(inv.categories) + len(inv.modifier_groups)
     ), "id collision"
     return inv
-
-
-def _add(
-    inv: Inventory, item: Json, category: str, groups: tuple[str, ...], tags: tuple[str, ...]
-) -> None:
-    inv.items[item["id"]] = item
-    inv.item_categories[item["id"]] = [clover_id("category", category)]
-    inv.item_modifier_groups[item["id"]] = [clover_id("modifier_group", g) for g in groups]
-    inv.item_tags[item["id"]] = [clover_id("tag", t) for t in tags]

@@ -1,5 +1,6 @@
 """Clover's list conventions for the fake: `filter=`, `expand=`, limit/offset pages, {elements}
-envelopes (clover-facts.md §3), and the inventory objects with their expansions (§6.8)."""
+envelopes (clover-facts.md §3), and the inventory objects with their expansions (§6.8):
+items, categories, modifier groups, modifiers, tags and item groups."""
 
 from __future__ import annotations
 
@@ -169,17 +170,53 @@ def render_tag(inv: Inventory, tag_id: str, expand: set[str], base: str, cap: in
     return tag
 
 
+def render_modifier(
+    inv: Inventory, mod_id: str, expand: set[str], base: str, cap: int | None
+) -> Json:
+    """A modifier with its group's reference (GET /modifiers expands nothing)."""
+    mod = copy.deepcopy(inv.modifiers[mod_id])
+    mod["href"] = f"{base}/modifiers/{mod_id}"
+    return mod
+
+
+def render_item_group(
+    inv: Inventory, group_id: str, expand: set[str], base: str, cap: int | None
+) -> Json:
+    """An item group (variants); its attributes and items when expanded."""
+    group = copy.deepcopy(inv.item_groups[group_id])
+    group["href"] = f"{base}/item_groups/{group_id}"
+    if "attributes" in expand:
+        attributes = [
+            {**copy.deepcopy(a), "href": f"{base}/attributes/{a['id']}"}
+            for a in inv.attributes.values()
+            if a["itemGroup"]["id"] == group_id
+        ]
+        group["attributes"] = _capped(attributes, cap)
+    if "items" in expand:
+        ids = [
+            i
+            for i, item in inv.items.items()
+            if (item.get("itemGroup") or {}).get("id") == group_id
+        ]
+        group["items"] = _capped([render_item(inv, i, set(), base, cap) for i in ids], cap)
+    return group
+
+
 ALL_EXPANDS = {
     "items": {"categories", "tags", "modifierGroups", "taxRates", "options"},
     "categories": {"items"},
     "modifier_groups": {"modifiers", "items"},
     "tags": {"items"},
+    "modifiers": set(),
+    "item_groups": {"attributes", "items"},
 }
 RENDER = {
     "items": render_item,
     "categories": render_category,
     "modifier_groups": render_group,
     "tags": render_tag,
+    "modifiers": render_modifier,
+    "item_groups": render_item_group,
 }
 ALLOWED_FILTERS = {  # for the X-Clover-Allowed-Filter-Fields header
     "items": "modifiedTime,hidden,itemCode,available,option.id,modifierGroup.id,autoManage,price,"
@@ -189,6 +226,8 @@ ALLOWED_FILTERS = {  # for the X-Clover-Allowed-Filter-Fields header
     "modifier_groups": "modifiedTime,category.id,negativeSortOrder,item.id,sortOrder,name,id,"
     "showByDefault",
     "tags": "id,name",
+    "modifiers": "id",  # our judgment: the facts list none
+    "item_groups": "id",  # our judgment: the facts list none
     "order_types": "id,deletedTime",
     "tenders": "modifiedTime,visible,merchantId,instruction,systemTenderId,label,id,labelKey,"
     "opensCashDrawer,deletedTime,enabled",
@@ -214,6 +253,8 @@ def inventory_list(
         "categories": sorted(inv.categories, key=lambda c: inv.categories[c]["sortOrder"]),
         "modifier_groups": list(inv.modifier_groups),
         "tags": list(inv.tags),
+        "modifiers": list(inv.modifiers),
+        "item_groups": list(inv.item_groups),
     }[kind]
     render = RENDER[kind]
     checks = [Filter(f, ALIASES.get(kind)) for f in filters]

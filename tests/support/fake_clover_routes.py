@@ -52,6 +52,8 @@ PERMISSION: dict[tuple[str, str], str] = {
     ("GET", f"{M}/categories"): "INVENTORY_R",
     ("GET", f"{M}/modifier_groups"): "INVENTORY_R",
     ("GET", f"{M}/tags"): "INVENTORY_R",
+    ("GET", f"{M}/modifiers"): "INVENTORY_R",
+    ("GET", f"{M}/item_groups"): "INVENTORY_R",
 }
 NINETY_DAYS_MS = 90 * 86_400_000
 MERCHANT_CREATED_MS = 1767225600000  # 2026-01-01
@@ -77,7 +79,7 @@ def install(app: web.Application, fake: FakeClover) -> None:
     app.router.add_get(f"{M}/orders/{{orderId}}", r.get_order)
     app.router.add_delete(f"{M}/orders/{{orderId}}", r.delete_order)
     app.router.add_post(f"{M}/orders/{{orderId}}/payments", r.create_payment)
-    for kind in ("items", "categories", "modifier_groups", "tags"):
+    for kind in ("items", "categories", "modifier_groups", "modifiers", "tags", "item_groups"):
         app.router.add_get(f"{M}/{kind}", r.inventory(kind))
 
 
