@@ -44,9 +44,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import free_port, rss_kib, wait_broker  # noqa: E402
 
+from edge.pos.square_menu import CATALOG_TYPES  # noqa: E402
+
 STORE = "st_menu_bench"
 BASE = f"stores/{STORE}"
-TYPES = "ITEM,ITEM_VARIATION,MODIFIER_LIST,CATEGORY"
+TYPES = CATALOG_TYPES  # what the connector asks for
 
 
 # ---- the fake Square, in its own process ------------------------------------------------------
@@ -306,6 +308,7 @@ async def measure(
         downloads: list[float] = []
         syncs: list[float] = []
         cpus: list[float] = []
+        phases: list[Any] = []  # the daemon's own read / build timings (menu.synced)
         peak = 0
         pages = size = 0
         published = 0
@@ -322,6 +325,10 @@ async def measure(
                 nonlocal menus_seen
                 if "/out/menu/" in msg.topic.value:
                     menus_seen += 1
+                if msg.topic.value.endswith("/out/events"):
+                    doc = json.loads(msg.payload)  # type: ignore[arg-type]
+                    if doc["type"] == "menu.synced":
+                        phases.append(doc["data"].get("timings_s"))
                 if msg.topic.value.endswith("/out/replies"):
                     doc = json.loads(msg.payload)  # type: ignore[arg-type]
                     return doc if doc.get("id") == command_id else None
@@ -358,6 +365,7 @@ async def measure(
         "sync_median_s": round(sync_s, 3),
         "sync_to_download": round(sync_s / download_s, 2),
         "daemon_cpu_s_per_sync": [round(x, 3) for x in cpus],
+        "daemon_phases_s": phases,
         "fake_answers_validated": args.validate_answers,
         "rss_idle_mib": round(idle["VmRSS"] / 1024, 1),
         "rss_peak_during_sync_mib": round(peak / 1024, 1),

@@ -86,6 +86,9 @@ class Rules:
         self.pos = pos
         self.pricing = dict(pricing or {})
         self._hide = _folded(config.hide_labels)
+        self._labels = self._hide | {
+            label.strip().casefold() for label in config.brand_labels.values()
+        }
         self._brand_label = {
             b: label.strip().casefold() for b, label in config.brand_labels.items()
         }
@@ -109,11 +112,16 @@ class Rules:
                 continue
             for brand in brands:
                 per_brand[brand].append(item)
+        # A category named like a configured label is a tag (Square's labels are categories),
+        # not a place on the menu: "Burger Lab" would list its burgers twice.
+        tags = {c.id for c in menu.categories if c.name.strip().casefold() in self._labels}
+        shared = _Shared(menu, tags)
+        hidden_ids = set(hidden)
         uncategorized = tuple(
-            (i.id, i.name) for i in menu.items if not i.category_ids and i.id not in hidden
+            (i.id, i.name) for i in menu.items if i.id not in hidden_ids and not shared.cats(i)
         )
         built = tuple(
-            _BrandBuilder(menu, self.pricing.get(b, IDENTITY)).build(
+            _BrandBuilder(shared, self.pricing.get(b, IDENTITY)).build(
                 {"format": FORMAT, "store_id": self.store_id, "brand": b, "pos": self.pos},
                 per_brand[b],
             )
@@ -123,14 +131,50 @@ class Rules:
         return Published(built, tuple(hidden), uncategorized, overall)
 
 
+class _Shared:
+    """What every brand's document reuses: each item's rules, each group under one pricing."""
+
+    def __init__(self, menu: Menu, tags: set[str]) -> None:
+        self.menu = menu
+        self.tags = tags
+        self.lists = {ml.id: ml for ml in menu.modifier_lists}
+        self.positions = {ml.id: i for i, ml in enumerate(menu.modifier_lists)}
+        self.groups: dict[tuple[str, int], dict[str, Any]] = {}
+        self._rules: dict[str, list[dict[str, Any]]] = {}
+        self._cats: dict[str, list[str]] = {}
+
+    def cats(self, item: MenuItem) -> list[str]:
+        """The item's categories on the menu: categories named like a label left out..."""
+        found = self._cats.get(item.id)
+        if found is None:
+            # ...unless it is the only place the item has (a Lightspeed K brand screen)
+            found = [c for c in item.category_ids if c not in self.tags] or list(item.category_ids)
+            self._cats[item.id] = found
+        return found
+
+    def rules(self, item: MenuItem) -> list[dict[str, Any]]:
+        """The groups the item offers with the rule it applies to each."""
+        found = self._rules.get(item.id)
+        if found is None:
+            found = self._rules[item.id] = [
+                {
+                    "pos_id": r.group.id,
+                    "min": r.min_selected,
+                    "max": r.max_selected,
+                    "required": r.min_selected > 0,
+                }
+                for r in self.menu.rules_of(item)
+            ]
+        return found
+
+
 class _BrandBuilder:
     """One brand's document: its items, the groups they reach, their categories."""
 
-    def __init__(self, menu: Menu, pricing: Pricing) -> None:
-        self.menu = menu
+    def __init__(self, shared: _Shared, pricing: Pricing) -> None:
+        self.shared = shared
+        self.menu = shared.menu
         self.pricing = pricing
-        self.lists = {ml.id: ml for ml in menu.modifier_lists}
-        self.positions = {ml.id: i for i, ml in enumerate(menu.modifier_lists)}
 
     def build(self, header: dict[str, Any], items: list[MenuItem]) -> BrandMenu:
         published: list[dict[str, Any]] = []
@@ -138,11 +182,12 @@ class _BrandBuilder:
         in_category: dict[str, list[str]] = {}
         wanted_groups: list[str] = []
         for item in items:
-            for entry in self._entries(item):
+            cats = self.shared.cats(item)
+            for entry in self._entries(item, cats):
                 published.append(entry)
-                for cat in item.category_ids:
+                for cat in cats:
                     in_category.setdefault(cat, []).append(entry["pos_id"])
-                if not item.category_ids:
+                if not cats:
                     uncategorized.append(entry["pos_id"])
             wanted_groups += item.modifier_list_ids
         groups = self._groups(wanted_groups)
@@ -165,16 +210,8 @@ class _BrandBuilder:
         modifiers = len({m["pos_id"] for g in groups for m in g["modifiers"]})
         return BrandMenu(header["brand"], doc, digest, len(published), modifiers, body)
 
-    def _entries(self, item: MenuItem) -> Iterable[dict[str, Any]]:
-        rules = [
-            {
-                "pos_id": r.group.id,
-                "min": r.min_selected,
-                "max": r.max_selected,
-                "required": r.min_selected > 0,
-            }
-            for r in self.menu.rules_of(item)
-        ]
+    def _entries(self, item: MenuItem, cats: list[str]) -> Iterable[dict[str, Any]]:
+        rules = self.shared.rules(item)
         several = len(item.variations) > 1
         for variation in item.variations:
             pos_price = variation.price
@@ -188,29 +225,35 @@ class _BrandBuilder:
                 "tax_included": item.tax_included,
                 "available": item.available and variation.available,
                 "image_url": item.image_url,
-                "category_ids": list(item.category_ids),
+                "category_ids": cats,
                 "labels": list(item.labels),
                 "modifier_groups": rules,
             }
 
     def _groups(self, wanted: list[str]) -> list[dict[str, Any]]:
         """The groups the items offer and, through nested choices, the groups those open."""
+        lists = self.shared.lists
         seen: set[str] = set()
         order: list[ModifierList] = []
         stack = list(reversed(wanted))
         while stack:
             group_id = stack.pop()
-            group = self.lists.get(group_id)
+            group = lists.get(group_id)
             if group is None or group_id in seen:
                 continue
             seen.add(group_id)
             order.append(group)
             for modifier in reversed(group.modifiers):
                 stack.extend(reversed(modifier.modifier_list_ids))
-        return [self._group(g) for g in sorted(order, key=lambda g: self.positions[g.id])]
+        positions = self.shared.positions
+        return [self._group(g) for g in sorted(order, key=lambda g: positions[g.id])]
 
     def _group(self, group: ModifierList) -> dict[str, Any]:
-        return {
+        key = (group.id, id(self.pricing))  # brands priced alike share their group documents
+        cached = self.shared.groups.get(key)
+        if cached is not None:
+            return cached
+        doc = self.shared.groups[key] = {
             "pos_id": group.id,
             "name": group.name,
             "min": group.min_selected,
@@ -228,3 +271,4 @@ class _BrandBuilder:
                 for m in group.modifiers
             ],
         }
+        return doc

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
+
 from edge import outbox, outgoing
 from edge.cloud.topics import Topics
 from edge.commands import Reply, deferred_waiting, finish_deferred
@@ -71,7 +73,7 @@ def load(conn: sqlite3.Connection, pos: str) -> StoredMenu | None:
     if row is None:
         return None
     doc, digest, items, modifiers, read_at = row
-    menu = Menu.from_doc(json.loads(zlib.decompress(doc)))
+    menu = Menu.from_doc(pydantic_core.from_json(zlib.decompress(doc)))
     return StoredMenu(pos, menu, digest, items, modifiers, read_at)
 
 

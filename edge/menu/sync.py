@@ -160,13 +160,19 @@ class MenuSync:
             )
         except PosError as err:
             await self._fail(f"cannot read the menu: {err.reason}", SyncFailure.POS_UNAVAILABLE)
+        read_at = self.clock()
         log.info("menu: read %d items in %d pages", len(menu.items), pages.pages)
         rules = await self._rules()
         built = await asyncio.to_thread(_build, menu, rules)
         links = await self.db.read(
             lambda c: summarize(c, menu, self.settings.menu.links_days, self.clock())
         )
-        extra = _event_extra(built.published, links, trigger, pages, self.clock() - started)
+        built_at = self.clock()
+        extra = _event_extra(built.published, links, trigger, pages, built_at - started)
+        extra["timings_s"] = {
+            "read": round(read_at - started, 3),
+            "build": round(built_at - read_at, 3),
+        }
         result = await self._store(built, extra)
         log.info(
             "menu: synced (%s): %s",

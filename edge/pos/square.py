@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -136,21 +137,34 @@ class SquareConnector(PosConnector):
         return LinkStatus(ok=True, location_name=location.get("name"))
 
     async def read_menu(self, pages: PageReader | None = None) -> Menu:
-        """Every page of the catalog (ListCatalog's cursor), normalized page by page."""
+        """Every page of the catalog (ListCatalog's cursor), normalized page by page.
+
+        The next page is asked for as soon as its cursor is known, and a page is normalized
+        while the next one is on its way.
+        """
         pages = pages or PageReader()
         catalog = CatalogReader(self._location_id)
-        cursor: str | None = None
-        for n in range(1, _MAX_PAGES + 1):
-            params: Json = {"types": CATALOG_TYPES}
-            if cursor:
-                params["cursor"] = cursor
-            fetch = functools.partial(self._call, "GET", "/v2/catalog/list", params=params)
-            doc = await pages.page(fetch, f"catalog page {n}")
-            catalog.add(doc.get("objects"))
+        doc = await pages.page(self._catalog_page(None), "catalog page 1")
+        for n in range(2, _MAX_PAGES + 2):
             cursor = doc.get("cursor") if isinstance(doc.get("cursor"), str) else None
             if not cursor:
+                catalog.add(doc.get("objects"))
                 return catalog.menu()
+            following = asyncio.ensure_future(
+                pages.page(self._catalog_page(cursor), f"catalog page {n}")
+            )
+            try:
+                catalog.add(doc.get("objects"))
+                doc = await following
+            finally:
+                following.cancel()  # only when leaving early (cancelled, an error)
         raise PosPermanentError(f"the Square catalog has more than {_MAX_PAGES} pages")
+
+    def _catalog_page(self, cursor: str | None) -> Callable[[], Awaitable[Json]]:
+        params: Json = {"types": CATALOG_TYPES}
+        if cursor:
+            params["cursor"] = cursor
+        return functools.partial(self._call, "GET", "/v2/catalog/list", params=params)
 
     async def inject(self, order: Order, plan: InjectionPlan, attempt: Attempt) -> Injected:
         """CreateOrder with a key derived from store, order and revision: a retry finds the same.

@@ -205,3 +205,22 @@ def test_large_menus_are_compressed_with_the_content_encoding_property() -> None
     small, small_props = brand_payload(_by_brand(_apply())["Burger Lab"])
     assert small_props == ()
     assert json.loads(small)["brand"] == "Burger Lab"
+
+
+def test_a_category_named_like_a_label_is_a_tag_unless_it_is_the_items_only_place() -> None:
+    menu = Menu(
+        items=(
+            _item("i_cheese", "Cheeseburger", "Burger", cats=("c_main", "c_tag_burger")),
+            _item("i_smash", "Smash", "Burger", cats=("c_tag_burger",)),
+        ),
+        modifier_lists=(),
+        categories=(Category("c_main", "Plats"), Category("c_tag_burger", "burger ")),
+    )
+    rules = Rules(CONFIG, ["Burger Lab"], store_id="s", pos="square")
+    (brand,) = rules.apply(menu).brands
+    cats = {i["pos_item_id"]: i["category_ids"] for i in brand.doc["items"]}
+    assert cats == {"i_cheese": ["c_main"], "i_smash": ["c_tag_burger"]}
+    assert [(c["pos_id"], c["items"]) for c in brand.doc["categories"]] == [
+        ("c_main", ["v_i_cheese"]),
+        ("c_tag_burger", ["v_i_smash"]),
+    ]
