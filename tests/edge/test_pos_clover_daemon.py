@@ -96,7 +96,9 @@ async def test_crash_after_clover_created_the_order_adopts_it(
     await cloud.wait_message("/out/replies")
     printed = unique(cloud.of_type("order.printed", order_id="ord_ue_0001", ticket="kitchen"))
     unmarked = [e for e in printed if not e["data"].get("reprint")]
-    assert len(unmarked) == 1, printed
+    # The kill may land after the kitchen ticket reached the paper and before its event was
+    # committed: then that ticket prints again marked REPRINT and only the reprint has an event.
+    assert len(unmarked) <= 1, printed
     on_paper = [job for job in kitchen.jobs if "REPRINT" not in job.text]
     assert len(on_paper) == 1, "one kitchen ticket; a second one would say REPRINT"
 
