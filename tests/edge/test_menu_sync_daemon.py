@@ -296,3 +296,61 @@ async def test_unknown_ids_of_orders_are_in_menu_synced_pos_links_and_doctor(
     assert checks["menu"]["ok"] is True
     assert checks["pos links"]["ok"] is None  # yellow: something is unlinked
     assert "VAR_NOT_IN_SQUARE" in checks["pos links"]["detail"]
+
+
+async def test_a_failed_sync_is_tried_again_without_being_asked(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    await square.refuse()
+    edge = make_edge(
+        tmp_path,
+        broker,
+        kitchen,
+        square,
+        edge_processes,
+        "retry_initial_s = 0.5\nsync_timeout_s = 5",
+    )
+    edge.start()
+    [failed] = await cloud.wait_event("menu.sync_failed")
+    assert "menu" in failed["data"]["reason"]  # refused, tried again, then out of time
+    assert stored(edge) is None
+    await square.reset()
+    [synced] = await cloud.wait_event("menu.synced", timeout=30)
+    assert synced["data"]["trigger"] == "schedule"
+    assert stored(edge) is not None
+
+
+async def test_the_stored_menu_checks_orders_after_a_restart_with_the_pos_down(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    edge = make_edge(tmp_path, broker, kitchen, square, edge_processes)
+    edge.start()
+    await cloud.wait_event("menu.synced")
+    assert edge.terminate() == 0
+    await square.refuse()
+    edge.start()  # the menu was read a moment ago: not read again at start
+    order = load_order("ubereats_delivery")
+    order["items"][0]["pos_id"] = "VAR_GONE_FROM_THE_MENU"
+    await cloud.send_order(order)
+    [error] = await cloud.wait_event("pos.error", order_id=order["id"])
+    assert error["data"]["manual_entry_required"] is True
+    assert any(ref.startswith(order["items"][0]["id"]) for ref in error["data"]["unlinked"])
+    assert square.orders == {}
+
+
+async def test_a_sync_waiting_on_the_pos_holds_up_neither_orders_nor_tickets(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    square.hang_next(path="/v2/catalog/list")
+    edge = make_edge(tmp_path, broker, kitchen, square, edge_processes)
+    edge.start()
+    await asyncio.wait_for(square.hung.wait(), 20)  # the start-up sync waits on the POS
+    order = load_order("ubereats_delivery")
+    await cloud.send_order(order)
+    await cloud.wait_event("order.received", order_id=order["id"])
+    await cloud.wait_event("order.printed", order_id=order["id"], ticket="kitchen")
+    assert cloud.of_type("menu.synced") == []
+    assert cloud.of_type("menu.sync_failed") == [], "the sync is still waiting"
