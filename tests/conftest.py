@@ -14,7 +14,15 @@ from drivers.emulator import PrinterEmulator
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess
+from tests.support.fake_clover import FakeClover
+from tests.support.fake_lightspeed_k import FakeLightspeedK
+from tests.support.fake_square import FakeSquare
+from tests.support.fake_toast import FakeToast
 from tests.support.fsfault import shim_or_skip
+from tests.support.square_spec import SPEC_MISSING as SQUARE_SPEC_MISSING
+from tests.support.square_spec import SPEC_PATH as SQUARE_SPEC
+from tests.support.toast_spec import SPEC_MISSING as TOAST_SPEC_MISSING
+from tests.support.toast_spec import specs_present as toast_specs_present
 
 FIXTURES = Path(__file__).parent / "fixtures" / "orders"
 
@@ -84,3 +92,42 @@ async def kitchen() -> AsyncIterator[PrinterEmulator]:
     """A kitchen printer, emulated on loopback (files with their own setup define theirs)."""
     async with PrinterEmulator(name="kitchen") as emu:
         yield emu
+
+
+# ---- the four POS fakes, strict: a test fails when a request broke the vendor's document ----
+
+
+@pytest.fixture
+async def square() -> AsyncIterator[FakeSquare]:
+    """Square's fake (skipped with the reason when Square's OpenAPI document is absent)."""
+    if not SQUARE_SPEC.is_file():
+        pytest.skip(SQUARE_SPEC_MISSING)
+    async with FakeSquare() as fake:
+        yield fake
+        assert fake.violations == [], "a request (or the fake's answer) broke Square's spec"
+
+
+@pytest.fixture
+async def toast() -> AsyncIterator[FakeToast]:
+    """Toast's fake (skipped with the reason when Toast's documents are absent)."""
+    if not toast_specs_present():
+        pytest.skip(TOAST_SPEC_MISSING)
+    async with FakeToast() as fake:
+        yield fake
+        assert fake.violations == [], "a request broke Toast's documents"
+
+
+@pytest.fixture
+async def clover() -> AsyncIterator[FakeClover]:
+    """Clover's fake, strict against our OpenAPI document of it."""
+    async with FakeClover() as fake:
+        yield fake
+        assert fake.violations == [], "a request broke our Clover document"
+
+
+@pytest.fixture
+async def lsk() -> AsyncIterator[FakeLightspeedK]:
+    """Lightspeed K's fake, strict against our OpenAPI document of it."""
+    async with FakeLightspeedK() as fake:
+        yield fake
+        assert fake.violations == [], "a request broke our Lightspeed K document"

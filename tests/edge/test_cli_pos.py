@@ -6,22 +6,9 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.support.fake_square import FakeSquare
-from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
-
-
-@pytest.fixture
-async def square() -> AsyncIterator[FakeSquare]:
-    if not SPEC_PATH.is_file():
-        pytest.skip(SPEC_MISSING)
-    async with FakeSquare() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Square's spec"
 
 
 def _config(tmp_path: Path, square: FakeSquare, token: str | None = None) -> Path:

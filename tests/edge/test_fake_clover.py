@@ -34,13 +34,6 @@ FIXTURES = [
 DAY_MS = 86_400_000
 
 
-@pytest.fixture
-async def clover() -> AsyncIterator[FakeClover]:
-    async with FakeClover() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Clover document"
-
-
 def connect(fake: FakeClover, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token or fake.token}", "User-Agent": UA}
     return httpx.AsyncClient(base_url=fake.url + fake.base_path, headers=headers, timeout=5)

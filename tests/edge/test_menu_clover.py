@@ -29,6 +29,7 @@ from tests.edge.test_pos_clover import PLAN, attempt, order
 from tests.support.clover_inventory import RECORDED, clover_id, link, pos_id, recorded
 from tests.support.clover_spec import validate_response
 from tests.support.fake_clover import FakeClover
+from tests.support.sleeps import Sleeps
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus" / "clover.json"
 PAGE = 5
@@ -56,23 +57,6 @@ def pages_of(count: int) -> int:
 
 
 READ = [(tail, n * PAGE) for tail, count in LISTS for n in range(pages_of(count))]
-
-
-class Sleeps:
-    """A recording stand-in for asyncio.sleep: the test never waits."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@pytest.fixture
-async def clover() -> AsyncIterator[FakeClover]:
-    async with FakeClover() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Clover document"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tests.edge.test_pos_lightspeed import PLAN, attempt, order
 from tests.support.fake_lightspeed_k import FakeLightspeedK
 from tests.support.lightspeed_menu import MENU_CARTE, MENU_TRAITEUR, pos_id
 from tests.support.memory_secrets import MemorySecrets
+from tests.support.sleeps import Sleeps
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus" / "lightspeed.json"
 LIST = "/o/op/1/menu/list"
@@ -35,23 +36,6 @@ AVAILABILITY = "/o/op/1/itemAvailability"
 BUSINESSES = "/f/data/businesses"
 # the requests of one read with pages of 2 restricted items (the fixture has 4 in one batch)
 READ = [LIST, CARTE, TRAITEUR, AVAILABILITY, AVAILABILITY, BUSINESSES]
-
-
-class Sleeps:
-    """A recording stand-in for asyncio.sleep: the test never waits."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@pytest.fixture
-async def lsk() -> AsyncIterator[FakeLightspeedK]:
-    async with FakeLightspeedK() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Lightspeed K document"
 
 
 async def connect(lsk: FakeLightspeedK) -> LightspeedKConnector:

@@ -29,6 +29,7 @@ from edge.pos.square_menu import CATALOG_TYPES, CatalogReader
 from tests.conftest import load_order
 from tests.edge.test_pos_square import NEW, PLAN
 from tests.support.fake_square import PAGE_SIZE, FakeSquare
+from tests.support.sleeps import Sleeps
 from tests.support.square_catalog import build_catalog
 from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
 
@@ -38,23 +39,6 @@ Json = dict[str, Any]
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus" / "square.json"
 LIST = "/v2/catalog/list"
 PAGES = math.ceil(len(build_catalog()) / PAGE_SIZE)  # every recorded object is of a read type
-
-
-class Sleeps:
-    """A recording stand-in for asyncio.sleep: the test never waits."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@pytest.fixture
-async def square() -> AsyncIterator[FakeSquare]:
-    async with FakeSquare() as fake:
-        yield fake
-        assert fake.violations == [], "a request (or the fake's answer) broke Square's spec"
 
 
 @pytest.fixture

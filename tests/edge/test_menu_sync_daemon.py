@@ -11,13 +11,11 @@ import sqlite3
 import subprocess
 import sys
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import jsonschema
-import pytest
 
 from drivers.emulator import PrinterEmulator
 from tests.conftest import load_order
@@ -29,13 +27,6 @@ from tests.support.pos_daemon import pos_edge, pos_section
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "edge/menu/menu.schema.json").read_text())
 BRANDS = '[menu.brand_labels]\n"Pasta Nostra" = "Pasta"\n"Burger Lab" = "Burger"\n'
-
-
-@pytest.fixture
-async def square() -> AsyncIterator[FakeSquare]:
-    async with FakeSquare() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Square's spec"
 
 
 def make_edge(

@@ -23,6 +23,7 @@ from edge.pos.paging import PageReader
 from edge.pos.toast import ToastConnector
 from tests.edge.test_pos_toast import PLAN, attempt, order
 from tests.support.fake_toast import INVENTORY, MENUS, METADATA, FakeToast
+from tests.support.sleeps import Sleeps
 from tests.support.toast_menu import pos_id
 from tests.support.toast_spec import SPEC_MISSING, specs_present
 
@@ -30,23 +31,6 @@ pytestmark = pytest.mark.skipif(not specs_present(), reason=SPEC_MISSING)
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus" / "toast.json"
 READ = [METADATA, MENUS, INVENTORY]  # the requests of one read, in order
-
-
-class Sleeps:
-    """A recording stand-in for asyncio.sleep: the test never waits."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-@pytest.fixture
-async def toast() -> AsyncIterator[FakeToast]:
-    async with FakeToast() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Toast's documents"
 
 
 @pytest.fixture

@@ -38,13 +38,6 @@ def attempt(o: Order, tries: int = 0, step: str = "create", age: float = 5.0) ->
 
 
 @pytest.fixture
-async def clover() -> AsyncIterator[FakeClover]:
-    async with FakeClover() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Clover document"
-
-
-@pytest.fixture
 async def pos(clover: FakeClover) -> AsyncIterator[CloverConnector]:
     async with CloverConnector(
         token=clover.token, merchant_id=clover.merchant_id, base_url=clover.url, timeout=2.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from tests.support.fake_clover import FakeClover
 from tests.support.pos_daemon import pos_edge, pos_section, unique
 
 PARTNER_TENDER_KEY = "com.storeedge.tender.ubereats"
-
-
-@pytest.fixture
-async def clover() -> AsyncIterator[FakeClover]:
-    async with FakeClover() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Clover document"
 
 
 def make_edge(

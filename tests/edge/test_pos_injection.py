@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from tests.support.cloud import FakeCloud
 from tests.support.edge_process import EdgeProcess
 from tests.support.fake_square import FakeSquare
 from tests.support.pos_daemon import pos_edge, pos_section
-from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
-
-
-@pytest.fixture
-async def square() -> AsyncIterator[FakeSquare]:
-    if not SPEC_PATH.is_file():
-        pytest.skip(SPEC_MISSING)
-    async with FakeSquare() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Square's spec"
 
 
 def make_edge(

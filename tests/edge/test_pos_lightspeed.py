@@ -42,13 +42,6 @@ def attempt(
 
 
 @pytest.fixture
-async def lsk() -> AsyncIterator[FakeLightspeedK]:
-    async with FakeLightspeedK() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke our Lightspeed K document"
-
-
-@pytest.fixture
 def secrets() -> MemorySecrets:
     return MemorySecrets()
 

@@ -49,15 +49,6 @@ def linked_self_delivery(**changes: Any) -> Order:
     return Order.model_validate_json(json.dumps(doc))
 
 
-@pytest.fixture
-async def square() -> AsyncIterator[FakeSquare]:
-    if not SPEC_PATH.is_file():
-        pytest.skip(SPEC_MISSING)
-    async with FakeSquare() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Square's spec"
-
-
 def connect(fake: FakeSquare, timeout: float = 5.0) -> SquareConnector:
     return SquareConnector(
         token=fake.token, location_id=fake.location_id, base_url=fake.url, timeout=timeout

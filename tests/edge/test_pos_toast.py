@@ -45,13 +45,6 @@ def attempt(o: Order, tries: int = 0) -> Attempt:
 
 
 @pytest.fixture
-async def toast() -> AsyncIterator[FakeToast]:
-    async with FakeToast() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Toast's spec"
-
-
-@pytest.fixture
 async def pos(toast: FakeToast) -> AsyncIterator[ToastConnector]:
     async with ToastConnector(
         client_id=toast.client_id,

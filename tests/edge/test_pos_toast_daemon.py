@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from tests.support.edge_process import EdgeProcess
 from tests.support.fake_toast import FakeToast
 from tests.support.pos_daemon import pos_edge, pos_section, unique
 from tests.support.toast_menu import link, pos_id
-
-
-@pytest.fixture
-async def toast() -> AsyncIterator[FakeToast]:
-    async with FakeToast() as fake:
-        yield fake
-        assert fake.violations == [], "a request broke Toast's spec"
 
 
 def make_edge(
