@@ -9,7 +9,6 @@ several pages. Regenerate the golden file with
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tests.edge.test_pos_clover import PLAN, attempt, order
 from tests.support.clover_inventory import RECORDED, clover_id, link, pos_id, recorded
 from tests.support.clover_spec import validate_response
 from tests.support.fake_clover import FakeClover
+from tests.support.golden import assert_golden, menu_text
 from tests.support.sleeps import Sleeps
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus" / "clover.json"
@@ -71,10 +71,6 @@ async def pos(clover: FakeClover) -> AsyncIterator[CloverConnector]:
         yield connector
 
 
-def dump(menu: Menu) -> str:
-    return json.dumps(menu.to_doc(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
 def requested(clover: FakeClover) -> list[tuple[str, int]]:
     """(path under the merchant, offset) of every GET, in order."""
     return [
@@ -100,12 +96,7 @@ async def test_the_recorded_menu_reads_as_its_golden_file(
 ) -> None:
     pages = PageReader()
     menu = await pos.read_menu(pages)
-    text = dump(menu)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert GOLDEN.exists(), f"no golden file {GOLDEN.name}: run with UPDATE_GOLDEN=1"
-    assert text == GOLDEN.read_text(encoding="utf-8"), "differs (UPDATE_GOLDEN=1 to accept)"
+    assert_golden(GOLDEN, menu_text(menu))
     assert requested(clover) == READ
     assert pages.pages == len(READ) == 22
     limits = {r.query["limit"] for r in clover.requests}
@@ -202,7 +193,7 @@ async def test_a_429_on_a_middle_page_is_waited_out_for_its_retry_after(
     assert (pages.pages, pages.retries) == (len(READ), 1)
     assert requested(clover) == [*READ[:4], READ[3], *READ[4:]]
     assert READ[3] == ("/modifier_groups", PAGE)
-    assert dump(menu) == GOLDEN.read_text(encoding="utf-8")
+    assert menu_text(menu) == GOLDEN.read_text(encoding="utf-8")
     assert clover.server.faults == []
 
 
@@ -227,7 +218,7 @@ async def test_one_page_a_list_at_clovers_largest_page(clover: FakeClover) -> No
         menu = await connector.read_menu(pages)
     assert pages.pages == len(LISTS)
     assert {r.query["limit"] for r in clover.requests} == {"1000"}
-    assert dump(menu) == GOLDEN.read_text(encoding="utf-8")
+    assert menu_text(menu) == GOLDEN.read_text(encoding="utf-8")
 
 
 async def test_without_item_groups_the_items_are_listed_once(clover: FakeClover) -> None:

@@ -8,9 +8,7 @@ the Financial API's businesses for the currency. Regenerate the golden file with
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from edge.pos.menu import Menu, MenuItem, ModifierList, ModifierRule
 from edge.pos.paging import PageReader
 from tests.edge.test_pos_lightspeed import PLAN, attempt, order
 from tests.support.fake_lightspeed_k import FakeLightspeedK
+from tests.support.golden import assert_golden, menu_text
 from tests.support.lightspeed_menu import MENU_CARTE, MENU_TRAITEUR, pos_id
 from tests.support.memory_secrets import MemorySecrets
 from tests.support.sleeps import Sleeps
@@ -59,10 +58,6 @@ async def pos(lsk: FakeLightspeedK) -> AsyncIterator[LightspeedKConnector]:
         yield connector
 
 
-def dump(menu: Menu) -> str:
-    return json.dumps(menu.to_doc(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
 def requested(lsk: FakeLightspeedK) -> list[str]:
     return [r.path for r in lsk.requests if r.path != "/oauth/token"]
 
@@ -80,12 +75,7 @@ async def test_the_recorded_menu_reads_as_its_golden_file(
 ) -> None:
     pages = PageReader()
     menu = await pos.read_menu(pages)
-    text = dump(menu)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert GOLDEN.exists(), f"no golden file {GOLDEN.name}: run with UPDATE_GOLDEN=1"
-    assert text == GOLDEN.read_text(encoding="utf-8"), "differs (UPDATE_GOLDEN=1 to accept)"
+    assert_golden(GOLDEN, menu_text(menu))
     assert requested(lsk) == READ
     assert pages.pages == len(READ)
     loads = [r.query for r in lsk.requests if r.path in (CARTE, TRAITEUR)]
@@ -203,7 +193,7 @@ async def test_a_429_on_a_middle_page_is_waited_out_for_its_retry_after(
     assert sleeps.delays == [7.0]
     assert (pages.pages, pages.retries) == (len(READ), 1)
     assert requested(lsk) == [LIST, CARTE, TRAITEUR, *READ[2:]]
-    assert dump(menu) == GOLDEN.read_text(encoding="utf-8")
+    assert menu_text(menu) == GOLDEN.read_text(encoding="utf-8")
 
 
 async def test_a_failed_availability_page_is_read_again(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,12 +21,13 @@ from edge.config import load_config
 from edge.menu.rules import Rules, brand_names
 from edge.pos import connector_for
 from tests.support.edge_process import write_config
+from tests.support.golden import MENUS as GOLDEN
+from tests.support.golden import assert_golden
 from tests.support.memory_secrets import MemorySecrets
 from tests.support.pos_daemon import pos_section
 from tests.support.square_spec import SPEC_PATH as SQUARE_SPEC
 from tests.support.toast_spec import specs_present as toast_specs_present
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "menus"
 SCHEMA = json.loads((Path(__file__).parents[2] / "edge/menu/menu.schema.json").read_text())
 MENU = '[menu.brand_labels]\n"Pasta Nostra" = "Pasta"\n"Burger Lab" = "Burger"\n'
 HIDE = {"hide from delivery", "masquer"}
@@ -102,12 +102,9 @@ async def test_the_recorded_menu_as_each_brand_receives_it(kind: str, tmp_path: 
             entry = next(e for e in docs[brand]["items"] if e["pos_id"] == variation.id)
             assert entry["name"] == f"{variation.name} - {item.name}"
 
-    golden = GOLDEN / f"{kind}-published.json"
-    text = json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        golden.write_text(text, encoding="utf-8")
-    assert golden.is_file(), f"{golden} missing: run with UPDATE_GOLDEN=1"
-    assert json.loads(golden.read_text(encoding="utf-8")) == json.loads(text)
+    assert_golden(
+        GOLDEN / f"{kind}-published.json", json.dumps(docs, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def test_variations_become_named_items_on_the_pos_that_have_them() -> None:

@@ -7,9 +7,7 @@ Regenerate the golden file with `UPDATE_GOLDEN=1 .venv/bin/pytest tests/edge/tes
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from edge.pos.square_menu import CATALOG_TYPES, CatalogReader
 from tests.conftest import load_order
 from tests.edge.test_pos_square import NEW, PLAN
 from tests.support.fake_square import PAGE_SIZE, FakeSquare
+from tests.support.golden import assert_golden, menu_text
 from tests.support.sleeps import Sleeps
 from tests.support.square_catalog import build_catalog
 from tests.support.square_spec import SPEC_MISSING, SPEC_PATH
@@ -47,10 +46,6 @@ async def pos(square: FakeSquare) -> AsyncIterator[SquareConnector]:
         token=square.token, location_id=square.location_id, base_url=square.url, timeout=2.0
     ) as connector:
         yield connector
-
-
-def dump(menu: Menu) -> str:
-    return json.dumps(menu.to_doc(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def cursors(square: FakeSquare) -> list[str | None]:
@@ -78,12 +73,7 @@ async def test_the_recorded_catalog_reads_as_its_golden_file(
 ) -> None:
     pages = PageReader()
     menu = await pos.read_menu(pages)
-    text = dump(menu)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert GOLDEN.exists(), f"no golden file {GOLDEN.name}: run with UPDATE_GOLDEN=1"
-    assert text == GOLDEN.read_text(encoding="utf-8"), "differs (UPDATE_GOLDEN=1 to accept)"
+    assert_golden(GOLDEN, menu_text(menu))
     assert Menu.from_doc(menu.to_doc()) == menu
 
     assert PAGES >= 3
@@ -178,7 +168,7 @@ async def test_a_429_on_a_middle_page_is_waited_out_for_its_retry_after(
     sent = cursors(square)
     assert len(sent) == PAGES + 1
     assert sent[2] == sent[3], "the refused page is asked again with its cursor"
-    assert dump(menu) == GOLDEN.read_text(encoding="utf-8")
+    assert menu_text(menu) == GOLDEN.read_text(encoding="utf-8")
 
 
 async def test_a_5xx_past_the_tries_bound_is_transient(

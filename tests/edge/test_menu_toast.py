@@ -7,9 +7,7 @@ Regenerate the golden file with `UPDATE_GOLDEN=1 .venv/bin/pytest tests/edge/tes
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from edge.pos.paging import PageReader
 from edge.pos.toast import ToastConnector
 from tests.edge.test_pos_toast import PLAN, attempt, order
 from tests.support.fake_toast import INVENTORY, MENUS, METADATA, FakeToast
+from tests.support.golden import assert_golden, menu_text
 from tests.support.sleeps import Sleeps
 from tests.support.toast_menu import pos_id
 from tests.support.toast_spec import SPEC_MISSING, specs_present
@@ -45,10 +44,6 @@ async def pos(toast: FakeToast) -> AsyncIterator[ToastConnector]:
         yield connector
 
 
-def dump(menu: Menu) -> str:
-    return json.dumps(menu.to_doc(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
 def requested(toast: FakeToast) -> list[str]:
     return [r.path for r in toast.requests if r.method == "GET"]
 
@@ -62,12 +57,7 @@ async def test_the_recorded_menu_reads_as_its_golden_file(
 ) -> None:
     pages = PageReader()
     menu = await pos.read_menu(pages)
-    text = dump(menu)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert GOLDEN.exists(), f"no golden file {GOLDEN.name}: run with UPDATE_GOLDEN=1"
-    assert text == GOLDEN.read_text(encoding="utf-8"), "differs (UPDATE_GOLDEN=1 to accept)"
+    assert_golden(GOLDEN, menu_text(menu))
     assert pages.pages == 3
     assert requested(toast) == READ
     assert Menu.from_doc(menu.to_doc()) == menu
@@ -147,7 +137,7 @@ async def test_a_429_is_waited_out_for_its_retry_after(
     assert sleeps.delays == [7.0]
     assert (pages.pages, pages.retries) == (3, 1)
     assert requested(toast) == [METADATA, MENUS, MENUS, INVENTORY]
-    assert dump(menu) == GOLDEN.read_text(encoding="utf-8")
+    assert menu_text(menu) == GOLDEN.read_text(encoding="utf-8")
 
 
 async def test_a_5xx_past_the_tries_bound_is_transient(
