@@ -58,15 +58,14 @@ def menu_sync(config_path: str | None, as_json: bool) -> None:
         task = progress.add_task(f"reading the {config.pos.kind} menu", total=None)
         timeout = config.menu.sync_timeout_s + 30.0
         reply = ask_daemon_if_running(config, "menu_sync", as_json=as_json, timeout=timeout)
-        where = "by the daemon"
+        by_daemon = reply is not None
         if reply is None:
-            where = "here (the daemon is stopped: it publishes when it starts)"
             reply = _sync_here(config, lambda n: progress.update(task, completed=n))
     if not reply.get("ok"):
         error = reply.get("error") or {}
         fail(as_json, f"menu sync failed: {error.get('message')}", code=error.get("code"))
     result = reply["result"]
-    emit(as_json, result, lambda: _print_result(result, where))
+    emit(as_json, result, lambda: _print_result(result, config, by_daemon))
 
 
 def _sync_here(config: Config, on_page: Callable[[int], None]) -> dict[str, Any]:
@@ -95,15 +94,26 @@ def _sync_here(config: Config, on_page: Callable[[int], None]) -> dict[str, Any]
     return {"ok": True, "result": result}
 
 
-def _print_result(result: dict[str, Any], where: str) -> None:
-    table = Table(title=f"Menu synced {where}")
+def _print_result(result: dict[str, Any], config: Config, by_daemon: bool) -> None:
+    if config.cloud is None:
+        changed = "no (offline box)"
+        note = "This box has no [cloud]: menus are kept for injection, not published."
+    elif by_daemon:
+        changed = "yes (changed)"
+        note = "Read by the daemon, which publishes what changed."
+    else:
+        changed = "queued (changed)"
+        note = "Read here (the daemon is stopped): it publishes what changed when it starts."
+    table = Table(title="The menu read from the POS")
     for col in ("brand", "items", "modifiers", "published"):
         table.add_column(col)
     for brand, counts in result["brands"].items():
-        changed = "yes (changed)" if counts.get("changed") else "no (unchanged)"
-        table.add_row(brand, str(counts["items"]), str(counts["modifiers"]), changed)
+        published = changed if counts.get("changed") else "no (unchanged)"
+        if config.cloud is None:
+            published = changed
+        table.add_row(brand, str(counts["items"]), str(counts["modifiers"]), published)
     Console().print(table)
-    click.echo(f"hash {result['hash']}")
+    click.echo(f"{note}\nhash {result['hash']}")
 
 
 @click.command("links")
