@@ -478,3 +478,27 @@ def test_good_printer_uris(uri: str) -> None:
 def test_bad_printer_uris(uri: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         check_printer_uri(uri)
+
+
+def test_the_menu_table_of_the_contract_loads(tmp_path: Path) -> None:
+    text = (
+        '[store]\nid = "s"\n\n[menu]\nsync_interval_h = 6\n'
+        'hide_labels = ["Hide from delivery", "Masquer"]\n\n'
+        '[menu.brand_labels]\n"Pasta Nostra" = "Pasta"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.menu.sync_interval_h == 6
+    assert config.menu.brand_labels == {"Pasta Nostra": "Pasta"}
+    assert config.menu.links_days == 7
+    assert load_config(write(tmp_path, '[store]\nid = "s"\n')).menu.hide_labels == [
+        "Hide from delivery",
+        "Masquer",
+    ]
+
+
+def test_menu_mistakes_name_their_line(tmp_path: Path) -> None:
+    issue = only_issue(tmp_path, '[store]\nid = "s"\n[menu]\nsync_interval_h = 0\n')
+    assert (issue.line, issue.key) == (4, "menu.sync_interval_h")
+    issue = only_issue(tmp_path, '[store]\nid = "s"\n[menu]\nhide_label = ["x"]\n')
+    assert (issue.line, issue.key) == (4, "menu.hide_label")
+    assert "did you mean 'hide_labels'" in issue.message
