@@ -1,6 +1,6 @@
 """The POS links summary: which ids of recent orders the current menu does not know.
 
-For the orders received in the last N days, each order line (`pos_id` of an item), modifier
+For the orders placed in the last N days, each order line (`pos_id` of an item), modifier
 group (`group` of a modifier, matched against the groups' ids and names) and modifier
 (`pos_id` of a modifier) the menu does not know, with how many orders it broke and when it
 was last seen. Lines with no `pos_id` at all name nothing to link: they are counted apart.
@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -105,36 +106,52 @@ def _unknown_ids(doc: dict[str, Any], known: _Known) -> Iterator[tuple[LinkKind,
                 yield LinkKind.MODIFIER, mod_id, mod.get("name") or ""
 
 
+def placed_at(doc: dict[str, Any], received_at: float) -> float:
+    """When the order was placed (its `placed_at`), else when we received it."""
+    try:
+        return datetime.fromisoformat(doc["placed_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return received_at
+
+
 def summarize(
     conn: sqlite3.Connection, menu: Menu, days: int, now: float | None = None
 ) -> LinksSummary:
-    """The links summary of the orders received in the last `days` days."""
+    """The links summary of the orders placed in the last `days` days."""
     since = (time.time() if now is None else now) - days * DAY_S
     known = _Known(menu)
     found: dict[tuple[LinkKind, str], Unlinked] = {}
     looked = without = 0
+    # An order is received after it is placed: what was received before the window (allowing
+    # a day of clock skew) was placed before it too. An order placed long ago and received
+    # now (re-sent by the cloud) is left out by its own placed_at.
     rows = conn.execute(
         "SELECT payload, received_at, partner FROM orders WHERE received_at >= ?"
         " ORDER BY received_at",
-        (since,),
+        (since - DAY_S,),
     )
     for payload, received_at, partner in rows:
+        doc = json.loads(payload)
+        when = placed_at(doc, received_at)
+        if when < since:
+            continue
         looked += 1
         seen: set[tuple[LinkKind, str]] = set()
         missing = False
-        for kind, pos_id, name in _unknown_ids(json.loads(payload), known):
+        for kind, pos_id, name in _unknown_ids(doc, known):
             if not pos_id:
                 missing = True
                 continue
             key = (kind, pos_id)
             entry = found.get(key)
             if entry is None:
-                entry = found[key] = Unlinked(kind, pos_id, name, 0, received_at)
+                entry = found[key] = Unlinked(kind, pos_id, name, 0, when)
             if key not in seen:
                 seen.add(key)
                 entry.orders += 1
-            entry.name = name or entry.name
-            entry.last_seen = max(entry.last_seen, received_at)
+            if when >= entry.last_seen:
+                entry.name = name or entry.name
+                entry.last_seen = when
             entry.partners.add(partner)
         without += missing
     ranked = sorted(found.values(), key=lambda u: (-u.orders, -u.last_seen, u.kind, u.pos_id))

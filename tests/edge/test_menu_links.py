@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from edge.db import Database
+from edge.ids import utc_now_rfc3339
 from edge.menu.links import summarize
 from edge.orders.intake import Lifecycle, apply_order
 from edge.orders.model import Order
@@ -29,7 +30,7 @@ MENU = Menu(
 )
 
 
-def _order(n: int, partner: str, lines: list[dict]) -> Order:
+def _order(n: int, partner: str, lines: list[dict], placed: float) -> Order:
     items = []
     for i, line in enumerate(lines):
         items.append(
@@ -52,13 +53,13 @@ def _order(n: int, partner: str, lines: list[dict]) -> Order:
             "status": "accepted",
             "source": {"partner": partner},
             "type": "delivery",
-            "placed_at": "2026-11-23T18:02:11Z",
+            "placed_at": utc_now_rfc3339(placed),
             "items": items,
         }
     )
 
 
-# (days ago, partner, lines)
+# (days ago placed, partner, lines); received a minute after being placed
 WEEK = [
     (8.5, "ubereats", [{"pos_id": "v_gone_long_ago"}]),  # outside the 7 days
     (6.9, "ubereats", [{"pos_id": "v_old_burger", "name": "Burger (old)"}]),
@@ -88,8 +89,12 @@ async def _week(tmp_path: Path) -> Database:
 
     def store(conn) -> None:
         for n, (days_ago, partner, lines) in enumerate(WEEK):
-            order = _order(n, partner, lines)
-            apply_order(conn, order, order.model_dump_json(), LIFE, now=NOW - days_ago * DAY)
+            placed = NOW - days_ago * DAY
+            order = _order(n, partner, lines, placed)
+            apply_order(conn, order, order.model_dump_json(), LIFE, now=placed + 60)
+        # placed 9 days ago, re-sent by the cloud and received only now: not of the week
+        late = _order(99, "ubereats", [{"pos_id": "v_placed_long_ago"}], NOW - 9 * DAY)
+        apply_order(conn, late, late.model_dump_json(), LIFE, now=NOW - 10)
 
     await db.write(store)
     return db
@@ -109,10 +114,10 @@ async def test_the_summary_lists_exactly_the_unknown_ids_of_the_week(tmp_path: P
     }
     old = found[("item", "v_old_burger")]
     assert (old["orders"], old["name"], old["partners"]) == (2, "Burger", ["ubereats"])
-    assert old["last_seen"] == _rfc3339(NOW - 3 * DAY)
+    assert old["last_seen"] == utc_now_rfc3339(NOW - 3 * DAY)
     cheddar = found[("modifier", "m_cheddar")]
     assert (cheddar["orders"], cheddar["partners"]) == (2, ["deliveroo", "website"])
-    assert cheddar["last_seen"] == _rfc3339(NOW - 0.1 * DAY)
+    assert cheddar["last_seen"] == utc_now_rfc3339(NOW - 0.1 * DAY)
     assert summary.orders == 6
     assert summary.without_pos_id == 1
     assert summary.unlinked[0].orders == 2  # most orders first
@@ -139,9 +144,3 @@ async def test_a_menu_that_knows_everything_leaves_nothing(tmp_path: Path) -> No
         await db.close()
     assert summary.unlinked == ()
     assert json.loads(json.dumps(summary.document()))["unlinked_total"] == 0
-
-
-def _rfc3339(t: float) -> str:
-    from edge.ids import utc_now_rfc3339
-
-    return utc_now_rfc3339(t)
