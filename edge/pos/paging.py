@@ -1,7 +1,7 @@
 """Reading a whole menu page by page: rate limits and passing failures waited out, progress told.
 
 The deadline of the whole read is the caller's (`asyncio.timeout` around `read_menu`): a
-page is tried again after the POS's `Retry-After`, else after a jittered backoff, a
+page is tried again after the POS's `Retry-After`, else after a short jittered backoff, a
 bounded number of times; a permanent refusal (bad token, unknown location) is not retried.
 """
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PAGE_TRIES = 6
+PAGE_TRIES = 4
+RATE_LIMIT_WAITS = 30  # a page the POS keeps rate-limiting is given up (the deadline bounds it too)
 RETRY_AFTER_MAX_S = 120.0
 
 
@@ -39,20 +40,30 @@ class PageReader:
         self.retries = 0
         self._on_page = on_page
         self._tries = tries
-        self._backoff = backoff or Backoff(1.0, 30.0)
+        self._backoff = backoff or Backoff(0.5, 4.0)
         self._sleep = sleep
 
     async def page(self, fetch: Callable[[], Awaitable[T]], what: str) -> T:
-        """One page: `fetch` is called again after a transient error, up to the bound."""
-        for attempt in range(1, self._tries + 1):
+        """One page: `fetch` is called again after a transient error, up to the bound.
+
+        A rate limit with `Retry-After` is waited out without counting as a failed try (the
+        POS said when to come back); other failures (refused, timeout, 5xx) are tried
+        `tries` times in all, a few seconds apart, so that a POS that is down is reported
+        soon (the sync is tried again later on its own).
+        """
+        failures = waits = 0
+        while True:
             try:
                 result = await fetch()
             except PosTransientError as err:
-                if attempt == self._tries:
-                    raise
-                delay = self._backoff.next()
-                if err.retry_after is not None:
+                if err.retry_after is not None and waits < RATE_LIMIT_WAITS:
+                    waits += 1
                     delay = min(max(err.retry_after, 0.0), RETRY_AFTER_MAX_S)
+                else:
+                    failures += 1
+                    if failures >= self._tries:
+                        raise
+                    delay = self._backoff.next()
                 self.retries += 1
                 log.info("menu: %s failed (%s); again in %.1f s", what, err.reason, delay)
                 await self._sleep(delay)
@@ -62,4 +73,3 @@ class PageReader:
             if self._on_page is not None:
                 self._on_page(self.pages)
             return result
-        raise AssertionError("unreachable")  # the loop returns or raises

@@ -18,6 +18,7 @@ import aiomqtt
 import jsonschema
 
 from drivers.emulator import PrinterEmulator
+from edge.ids import utc_now_rfc3339
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
@@ -266,7 +267,7 @@ async def test_unknown_ids_of_orders_are_in_menu_synced_pos_links_and_doctor(
     edge = make_edge(tmp_path, broker, kitchen, square, edge_processes)
     edge.start()
     await cloud.wait_event("menu.synced")
-    order = load_order("ubereats_delivery")
+    order = load_order("ubereats_delivery", placed_at=utc_now_rfc3339())
     order["items"][0]["pos_id"] = "VAR_NOT_IN_SQUARE"
     await cloud.send_order(order)
     await cloud.wait_event("order.received", order_id=order["id"])
