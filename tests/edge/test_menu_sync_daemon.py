@@ -346,3 +346,21 @@ async def test_a_sync_waiting_on_the_pos_holds_up_neither_orders_nor_tickets(
     await cloud.wait_event("order.printed", order_id=order["id"], ticket="kitchen")
     assert cloud.of_type("menu.synced") == []
     assert cloud.of_type("menu.sync_failed") == [], "the sync is still waiting"
+
+
+async def test_the_late_reply_goes_to_the_commands_response_topic_with_its_correlation(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("edge.connected")
+    await cloud.send_command(
+        {"id": "cmd_rt", "name": "menu_sync", "args": {}},
+        response_topic=f"{cloud.base}/out/rsp/42",
+        correlation=b"corr-42",
+    )
+    _, payload, props = await cloud.wait_message("/out/rsp/42", timeout=30)
+    assert json.loads(payload)["id"] == "cmd_rt"
+    assert json.loads(payload)["ok"] is True
+    assert props.CorrelationData == b"corr-42"
+    assert not [m for m in cloud.messages if m[0].endswith("/out/replies")]
