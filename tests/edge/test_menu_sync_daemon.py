@@ -364,3 +364,35 @@ async def test_the_late_reply_goes_to_the_commands_response_topic_with_its_corre
     assert json.loads(payload)["ok"] is True
     assert props.CorrelationData == b"corr-42"
     assert not [m for m in cloud.messages if m[0].endswith("/out/replies")]
+
+
+async def test_online_prices_in_settings_republish_only_the_brand_they_change(
+    tmp_path: Path, broker: Broker, cloud: FakeCloud, kitchen: PrinterEmulator,
+    square: FakeSquare, edge_processes: list,
+) -> None:  # fmt: skip
+    make_edge(tmp_path, broker, kitchen, square, edge_processes).start()
+    await cloud.wait_event("menu.synced")
+    await cloud.wait_for(lambda _: len(menu_messages(cloud)) >= 2, what="two menus")
+    before = {decoded(m)["brand"]: decoded(m) for m in menu_messages(cloud)}
+    settings = {"menu": {"brands": {"Burger Lab": {"markup_percent": 10, "round_to": 10}}}}
+    await cloud.publish("in/settings", settings, retain=True)
+    [again] = await cloud.wait_event("menu.synced", trigger="settings")
+    assert again["data"]["brands"]["Burger Lab"]["changed"] is True
+    assert again["data"]["brands"]["Pasta Nostra"]["changed"] is False
+    await cloud.wait_for(lambda _: len(menu_messages(cloud)) >= 3, what="the repriced menu")
+    [repriced] = [decoded(m) for m in menu_messages(cloud)[2:]]
+    assert repriced["brand"] == "Burger Lab"
+    old = {i["pos_id"]: i["price"] for i in before["Burger Lab"]["items"]}
+    for item in repriced["items"]:
+        assert item["pos_price"] == old[item["pos_id"]]
+        if item["pos_price"]:
+            assert item["price"] == round(item["pos_price"] * 1.1 / 10 + 0.001) * 10
+    # The same settings again (every reconnection brings the retained copy): nothing new. A
+    # menu_sync received after them is answered only once they were handled (one loop).
+    await cloud.publish("in/settings", settings, retain=True)
+    await cloud.send_command({"id": "cmd_after", "name": "menu_sync", "args": {}})
+    after = await wait_reply(cloud, "cmd_after")
+    assert after["result"]["changed"] is False
+    await cloud.wait_event("menu.synced", trigger="command")  # events come in seq order
+    assert len(cloud.of_type("menu.synced", trigger="settings")) == 1
+    assert len(menu_messages(cloud)) == 3
