@@ -349,6 +349,7 @@ async def measure(
             assert answer["ok"], answer
             assert answer["result"]["changed"], "each round changes a price"
             published = menus_seen
+        await asyncio.sleep(2.0)  # settle
         hwm = rss_kib(daemon.pid)
     download_s = statistics.median(downloads)
     sync_s = statistics.median(syncs)
@@ -369,6 +370,7 @@ async def measure(
         "fake_answers_validated": args.validate_answers,
         "rss_idle_mib": round(idle["VmRSS"] / 1024, 1),
         "rss_peak_during_sync_mib": round(peak / 1024, 1),
+        "rss_idle_after_syncs_mib": round(hwm["VmRSS"] / 1024, 1),
         "rss_high_water_mib": round(hwm["VmHWM"] / 1024, 1),
     }
 
