@@ -50,6 +50,7 @@ class SyncFailure(StrEnum):
 
     POS_UNAVAILABLE = "pos_unavailable"
     INVALID_SETTINGS = "invalid_settings"
+    INTERNAL = "internal_error"
 
 
 class MenuSyncError(Exception):
@@ -160,10 +161,17 @@ class MenuSync:
             )
         except PosError as err:
             await self._fail(f"cannot read the menu: {err.reason}", SyncFailure.POS_UNAVAILABLE)
+        except Exception as err:  # a POS answer our parser chokes on: said, not a silent loop
+            log.exception("menu: reading the menu failed unexpectedly")
+            await self._fail(f"cannot read the menu: {err!r}"[:300], SyncFailure.INTERNAL)
         read_at = self.clock()
         log.info("menu: read %d items in %d pages", len(menu.items), pages.pages)
         rules = await self._rules()
-        built = await asyncio.to_thread(_build, menu, rules)
+        try:
+            built = await asyncio.to_thread(_build, menu, rules)
+        except Exception as err:
+            log.exception("menu: applying the rules failed unexpectedly")
+            await self._fail(f"cannot apply the menu rules: {err!r}"[:300], SyncFailure.INTERNAL)
         links = await self.db.read(
             lambda c: summarize(c, menu, self.settings.menu.links_days, self.clock())
         )
@@ -266,7 +274,9 @@ class MenuSync:
                 continue
             except Exception:  # a bug must not stop the daemon; tried again later
                 log.exception("menu: sync failed unexpectedly")
-                next_at = self.clock() + backoff.next()
+                # not at once, even for a command still waiting: no tight loop of failures
+                await asyncio.sleep(backoff.next())
+                next_at = self.clock()
                 continue
             await self.wake.wait(mark, max(next_at - self.clock(), 0.0))
 
