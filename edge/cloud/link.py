@@ -24,7 +24,7 @@ from edge.cloud.topics import Topics
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.db.health import StorageState
-from edge.errors import EdgeError, StorageError
+from edge.errors import EdgeError
 from edge.ids import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -306,11 +306,7 @@ class CloudLink:
             events = await self.db.read(lambda conn: outbox.unpublished(conn, _PUBLISH_WINDOW))
             if not events:
                 return
-            try:
-                await self.db.sync()  # on disk before the cloud sees them (their seq is final)
-            except StorageError:
-                await self.db.health.wait_ok()
-                continue
+            await self.db.sync()  # on disk before the cloud sees them (their seq is final)
             store = self.inbound.commands.store_id
             # Tasks start in creation order, so paho sends the PUBLISHes in seq order.
             await asyncio.gather(
@@ -323,11 +319,9 @@ class CloudLink:
                     for e in events
                 )
             )
-            try:
-                await self.db.write(_marker([e.seq for e in events]), Durability.NORMAL)
-            except StorageError:
-                # Published but not marked: they go out again (at least once) after the fault.
-                await self.db.health.wait_ok()
+            # On a full disk this and the sync above go in the room the reserve gives back, as
+            # the held tickets do: their order.printed events go out during the fault too.
+            await self.db.write_when_stored(_marker([e.seq for e in events]), Durability.NORMAL)
 
     async def _publish_outgoing(self, client: aiomqtt.Client) -> None:
         self.outgoing_ready.set()  # what was queued while disconnected
@@ -346,11 +340,8 @@ class CloudLink:
                     await client.publish(
                         m.topic, m.payload, qos=1, retain=m.retain, properties=props
                     )
-                try:
-                    await self.db.write(_sent(messages), Durability.NORMAL)
-                except StorageError:
-                    # Sent but not marked: sent again after the fault (the same retained menu).
-                    await self.db.health.wait_ok()
+                # As for events: in the room the reserve gives back during a disk fault.
+                await self.db.write_when_stored(_sent(messages), Durability.NORMAL)
 
 
 def _sent(messages: list[outgoing.Outgoing]) -> Callable[[sqlite3.Connection], None]:

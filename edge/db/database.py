@@ -237,10 +237,11 @@ class Database:
 
     async def sync(self) -> None:
         """Make every commit so far durable (one FULL commit, when a NORMAL one came since
-        the last). Whatever leaves the box (an event published) must survive a power cut:
-        an event lost after the cloud saw it would have its `seq` given to another."""
+        the last), waiting out a storage fault as `write_when_stored` does. Whatever leaves
+        the box (an event published) must survive a power cut: an event lost after the cloud
+        saw it would have its `seq` given to another."""
         if self._unsynced:
-            await self.write(_mark_synced, Durability.FULL)
+            await self.write_when_stored(_mark_synced, Durability.FULL)
 
     def _translate(self, what: str, err: sqlite3.Error) -> Exception:
         """A storage fault (reported to `health`), an operational error, or `err` itself
