@@ -16,13 +16,11 @@ from drivers.transports import PrinterTransport, transport_for
 from edge import outbox
 from edge.db import Database, Durability
 from edge.printing import answering
+from edge.printing.failures import FailureKind
 from edge.printing.render import PrinterSettings
 
 log = logging.getLogger(__name__)
 
-#: The printer used to answer status requests and has stopped: stalled, or busy with another
-#: sender (a port-9100 printer serves one connection at a time). Jobs wait, as for a fault.
-NOT_RESPONDING = "not_responding"
 # A clean status read on the same open connection this recently (typically the check after
 # the previous ticket) is the pre-job check of the next one.
 FRESH_STATUS_S = 0.25
@@ -70,7 +68,7 @@ class PrinterLink:
             and time.monotonic() - self._clean_at < FRESH_STATUS_S
         )
 
-    async def _connected_status(self) -> str | None:
+    async def _connected_status(self) -> FailureKind | None:
         await self._connect()
         return await self._check_status()
 
@@ -86,7 +84,7 @@ class PrinterLink:
             await self.transport.open()
         except DriverError:
             self.transport = None
-            await self._set_status(online=False, status=None, error="unreachable")
+            await self._set_status(online=False, status=None, error=FailureKind.UNREACHABLE)
             raise
         self.answers_status = self.transport.bidirectional
 
@@ -96,7 +94,7 @@ class PrinterLink:
         if transport is not None:
             await transport.close()
 
-    async def _check_status(self, *, after_job: bool = False) -> str | None:
+    async def _check_status(self, *, after_job: bool = False) -> FailureKind | None:
         """The fault that forbids printing now, or None (also when the printer cannot say).
 
         After a job the answer also tells that the printer took every byte of it, so it may
@@ -120,8 +118,10 @@ class PrinterLink:
         except NoStatusAnswer:
             if after_job or self._answered_recently():
                 log.warning("printer %s answers status no more: stalled or busy", self.printer.name)
-                await self._set_status(online=False, status=None, error=NOT_RESPONDING)
-                return NOT_RESPONDING
+                # Stalled, or busy with another sender (a port-9100 printer serves one
+                # connection at a time): jobs wait, as for a fault.
+                await self._set_status(online=False, status=None, error=FailureKind.NOT_RESPONDING)
+                return FailureKind.NOT_RESPONDING
             log.info(
                 "printer %s does not answer status requests; printing blind", self.printer.name
             )
@@ -138,8 +138,9 @@ class PrinterLink:
         self._answered_at = time.time()
         await self._remember(answers=True)
         self._clean_at = time.monotonic() if status.fault is None else None
-        await self._set_status(online=status.online, status=status, error=status.fault)
-        return status.fault
+        fault = FailureKind.of_fault(status.fault) if status.fault is not None else None
+        await self._set_status(online=status.online, status=status, error=fault)
+        return fault
 
     async def _recall(self) -> None:
         """Read once whether this printer is known to answer: if so, silence at start-up is

@@ -6,15 +6,10 @@ import sqlite3
 import time
 from typing import Any
 
-from drivers.errors import (
-    ConnectionLostError,
-    DeviceUnavailableError,
-    DriverError,
-    UnsupportedTransportError,
-    WriteTimeoutError,
-)
+from drivers.errors import DriverError
 from edge import jobs, outbox
 from edge.jobs import Job
+from edge.printing.failures import FailureKind
 
 
 def _live(conn: sqlite3.Connection, job: Job) -> bool:
@@ -23,7 +18,9 @@ def _live(conn: sqlite3.Connection, job: Job) -> bool:
     return row is not None and row[0] in ("queued", "running")
 
 
-def held(conn: sqlite3.Connection, job: Job, printer: str, fault: str, until: float) -> bool:
+def held(
+    conn: sqlite3.Connection, job: Job, printer: str, fault: FailureKind, until: float
+) -> bool:
     """The printer reports a fault: the job waits, and the cloud hears once per fault."""
     if not _live(conn, job):
         return False
@@ -44,7 +41,7 @@ def retried(
     job: Job,
     printer: str,
     *,
-    reason: str,
+    reason: FailureKind,
     detail: str,
     delay: float,
     reprint: bool,
@@ -72,11 +69,11 @@ def retried(
     )
 
 
-def describe(failure: DriverError | str) -> tuple[str, str]:
+def describe(failure: DriverError | FailureKind) -> tuple[FailureKind, str]:
     """The `reason` and `detail` a print.failed event gives for a failed attempt."""
     if isinstance(failure, DriverError):
-        return reason_of(failure), str(failure)
-    return failure, failure
+        return FailureKind.of(failure), str(failure)
+    return failure, failure.value
 
 
 def attempt_failed(
@@ -84,7 +81,7 @@ def attempt_failed(
     batch: list[tuple[Job, bool]],
     printer: str,
     *,
-    reason: str,
+    reason: FailureKind,
     detail: str,
     delay: float,
     permanent: bool,
@@ -120,7 +117,7 @@ def failed(
     printer: str,
     *,
     error: str | None,
-    reason: str | None,
+    reason: FailureKind | None,
 ) -> None:
     """Jobs that can never print (unprintable): `print.failed` with `will_retry: false`."""
     for job in batch:
@@ -146,7 +143,7 @@ def finished(
     state: str,
     *,
     error: str | None = None,
-    reason: str | None = None,
+    reason: FailureKind | None = None,
 ) -> None:
     """Done: `order.printed`; failed for good: `print.failed` with `reason` and `error`."""
     if not _live(conn, job):
@@ -206,16 +203,3 @@ def order_payload(conn: sqlite3.Connection, order_id: str | None) -> str | None:
         return None
     row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
     return row[0] if row else None
-
-
-def reason_of(err: DriverError) -> str:
-    """The `reason` a print.failed event gives for a driver error."""
-    if isinstance(err, DeviceUnavailableError):
-        return "unreachable"
-    if isinstance(err, WriteTimeoutError):
-        return "write_timeout"
-    if isinstance(err, ConnectionLostError):
-        return "connection_lost"
-    if isinstance(err, UnsupportedTransportError):
-        return "unsupported"
-    return "device_error"

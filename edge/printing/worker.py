@@ -23,7 +23,8 @@ from edge.jobs import Job
 from edge.printing import failover, outcomes, queue
 from edge.printing.ahead import TicketMaker
 from edge.printing.cache import Key
-from edge.printing.link import NOT_RESPONDING, PrinterLink, settle_status_check
+from edge.printing.failures import FailureKind
+from edge.printing.link import PrinterLink, settle_status_check
 from edge.printing.queue import Queued
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle
 from edge.wakeup import Wakeup
@@ -203,7 +204,7 @@ class PrinterWorker(PrinterLink):
 
     async def _still_down(self) -> bool:
         """Ask the printer right now: is it still unable to print?"""
-        unreachable = self.last_error == "unreachable"
+        unreachable = self.last_error == FailureKind.UNREACHABLE
         try:
             fault = await self._connected_status()
         except DriverError:
@@ -292,7 +293,7 @@ class PrinterWorker(PrinterLink):
             # The answer to the status request behind the batch says the printer took it all.
             status = asyncio.create_task(self._check_status(after_job=True), name="status")
             following: list[tuple[Job, bytes]] = []
-            failure: DriverError | str | None
+            failure: DriverError | FailureKind | None
             try:
                 await self._finish(confirmed, "done", in_rush=True)
                 confirmed = []
@@ -311,7 +312,7 @@ class PrinterWorker(PrinterLink):
             if failure is not None:
                 # The printer stopped during or right after the batch: it may be half printed.
                 # The next batch, marked running, never started: it goes back as it was.
-                if failure == NOT_RESPONDING:
+                if failure == FailureKind.NOT_RESPONDING:
                     await self._disconnect()
                 await self._retry(
                     printing + [job for job, _ in following],
@@ -386,7 +387,9 @@ class PrinterWorker(PrinterLink):
                         err,
                         exc_info=not isinstance(err, RenderError | ValueError),
                     )
-                    await self._finish([job], "failed", error=str(err), reason="unprintable")
+                    await self._finish(
+                        [job], "failed", error=str(err), reason=FailureKind.UNPRINTABLE
+                    )
                     continue
             rendered.append((job, data))
             size += len(data)
@@ -394,7 +397,7 @@ class PrinterWorker(PrinterLink):
 
     # ---- outcomes --------------------------------------------------------------------------
 
-    async def _hold(self, job: Job, fault: str) -> None:
+    async def _hold(self, job: Job, fault: FailureKind) -> None:
         """Keep the job queued without burning an attempt; tell the cloud once per fault."""
         until = time.time() + self.printer.fault_poll_s
         self._mark_down()
@@ -411,7 +414,7 @@ class PrinterWorker(PrinterLink):
     async def _retry(
         self,
         failed: list[Job],
-        failure: DriverError | str,
+        failure: DriverError | FailureKind,
         *,
         may_have_printed: list[bool],
         hold: bool = False,
@@ -461,7 +464,7 @@ class PrinterWorker(PrinterLink):
         state: str,
         *,
         error: str | None = None,
-        reason: str | None = None,
+        reason: FailureKind | None = None,
         in_rush: bool = False,
     ) -> None:
         """Record the outcome of the jobs; a printed one ends the printer's outage.
