@@ -26,15 +26,34 @@ log = logging.getLogger(__name__)
 FRESH_STATUS_S = 0.25
 
 
+#: Makes the transport of a printer for one connection: the seam where tests (and new kinds
+#: of printers) put their own transport instead of the URI's.
+TransportFactory = Callable[[PrinterSettings], PrinterTransport]
+
+
+def transport_of(printer: PrinterSettings) -> PrinterTransport:
+    """The transport the printer's URI names, with its deadlines (the default factory)."""
+    return transport_for(
+        printer.uri,
+        connect_timeout=printer.connect_timeout_s,
+        write_timeout=printer.write_timeout_s,
+    )
+
+
 class PrinterLink:
     """The connection to one printer and what it last said; `printer.status` on change."""
 
     def __init__(
-        self, printer: PrinterSettings, db: Database, on_events: Callable[[], None]
+        self,
+        printer: PrinterSettings,
+        db: Database,
+        on_events: Callable[[], None],
+        transports: TransportFactory | None = None,
     ) -> None:
         self.printer = printer
         self.db = db
         self.on_events = on_events
+        self.transports = transports or transport_of
         self.status: PrinterStatus | None = None
         self.online: bool | None = None
         self.answers_status = True
@@ -75,11 +94,7 @@ class PrinterLink:
     async def _connect(self) -> None:
         if self.transport is not None and self.transport.is_open:
             return
-        self.transport = transport_for(
-            self.printer.uri,
-            connect_timeout=self.printer.connect_timeout_s,
-            write_timeout=self.printer.write_timeout_s,
-        )
+        self.transport = self.transports(self.printer)
         try:
             await self.transport.open()
         except DriverError:

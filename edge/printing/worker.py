@@ -24,7 +24,7 @@ from edge.printing import failover, outcomes, queue
 from edge.printing.ahead import TicketMaker
 from edge.printing.cache import Key
 from edge.printing.failures import FailureKind
-from edge.printing.link import PrinterLink, settle_status_check
+from edge.printing.link import PrinterLink, TransportFactory, settle_status_check
 from edge.printing.queue import Queued
 from edge.printing.render import PrinterSettings, RenderError, TicketStyle
 from edge.wakeup import Wakeup
@@ -53,8 +53,9 @@ class PrinterWorker(PrinterLink):
         style: TicketStyle,
         on_events: Callable[[], None],
         wake_printer: Callable[[str], None] = lambda _name: None,
+        transports: TransportFactory | None = None,
     ) -> None:
-        super().__init__(printer, db, on_events)
+        super().__init__(printer, db, on_events, transports)
         self.style = style
         self.wake_printer = wake_printer
         #: since when (monotonic) this printer has failed to print the job at the head of its

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from drivers.emulator import PrinterEmulator
+from drivers.errors import ConnectionLostError
+from drivers.transports.tcp import TcpTransport
 from edge.db import Database, Durability
 from edge.jobs import Job
 from edge.orders.intake import Lifecycle, apply_order
@@ -284,3 +286,41 @@ def _first_job(c: sqlite3.Connection) -> list[tuple[Job, str]]:
         " JOIN orders ON orders.id = jobs.order_id ORDER BY jobs.id LIMIT 1"
     ).fetchone()
     return [(Job.from_row(row), row["payload"])]
+
+
+async def test_a_connection_lost_after_the_bytes_left_prints_the_second_copy_marked(
+    db: Database, kitchen: PrinterEmulator
+) -> None:
+    """Through the worker's transport seam (no private method patched): the first write
+    reaches the printer, then the connection drops; the ticket may be on paper, so the
+    copy printed on the next connection says REPRINT."""
+    await receive(db, doc(1))
+    made: list[TcpTransport] = []
+
+    class DropsAfterFirstTicket(TcpTransport):
+        async def write(self, data: bytes) -> None:
+            await super().write(data)
+            if len(made) == 1 and data.startswith(b"\x1b@"):  # a ticket, not a status query
+                await self.wait_taken()  # the printer has every byte
+                await self.close()
+                raise ConnectionLostError("hung up after taking the bytes", sent=len(data))
+
+    def transports(printer: PrinterSettings) -> TcpTransport:
+        made.append(DropsAfterFirstTicket(printer.uri))
+        return made[-1]
+
+    printer = PrinterSettings(name="kitchen", uri=kitchen.uri, fault_poll_s=0.05)
+    w = PrinterWorker(
+        printer,
+        db,
+        TicketStyle(timezone="Europe/Paris"),
+        on_events=lambda: None,
+        transports=transports,
+    )
+
+    async def printed() -> bool:
+        return (await job_states(db))[("ord_q1", "kitchen")][0] == "done"
+
+    await run_until(w, printed)
+    assert len(made) == 2, "a new connection after the lost one"
+    assert tickets(kitchen) == ["Q1", "Q1 REPRINT"]
