@@ -168,6 +168,15 @@ def set_state(
     conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", args)
 
 
+def settle_attempts(conn: sqlite3.Connection, job: Job, *, counted: bool) -> None:
+    """A job's attempt count once an attempt is over: as it was read before the attempt
+    (`job.attempts`), plus one when the attempt counts. `mark_running` counted it when the job
+    started; a failure before the start (the printer unreachable) is counted here, and a job
+    of a batch that never started gets its count back. Every change of `attempts` is in this
+    module."""
+    conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + int(counted), job.id))
+
+
 def recover_interrupted(conn: sqlite3.Connection, printer: str | None = None) -> list[Job]:
     """Re-queue jobs a crash (or, with `printer`, a failure of that printer's worker) left
     `running`; a print job among them may have printed: REPRINT."""

@@ -121,7 +121,7 @@ class Outcomes:
             jobs.set_state(
                 c, job.id, "queued", error=err.reason, next_attempt_at=time.time() + delay
             )
-            c.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + 1, job.id))
+            jobs.settle_attempts(c, job, counted=True)
             if first:
                 data = _pos_error(err.reason, [], will_retry=True, manual=False, operation=job.kind)
                 outbox.add_event(c, "pos.error", job.order_id, data)

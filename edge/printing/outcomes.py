@@ -53,7 +53,7 @@ def retried(
     jobs.set_state(
         conn, job.id, "queued", error=detail, next_attempt_at=time.time() + delay, reprint=reprint
     )
-    conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + 1, job.id))
+    jobs.settle_attempts(conn, job, counted=True)
     outbox.add_event(
         conn,
         "print.failed",
@@ -133,7 +133,7 @@ def requeued(conn: sqlite3.Connection, job: Job) -> None:
     row = conn.execute("SELECT status FROM orders WHERE id = ?", (job.order_id,)).fetchone()
     cancelled = row is not None and row[0] == "cancelled" and job.ticket != "cancellation"
     jobs.set_state(conn, job.id, "cancelled" if cancelled else "queued")
-    conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts, job.id))
+    jobs.settle_attempts(conn, job, counted=False)
 
 
 def finished(
