@@ -184,6 +184,15 @@ async def test_without_the_stock_scope_the_menu_is_still_read(
     assert "stock:read" in caplog.text
 
 
+async def test_a_toast_without_the_stock_api_still_gives_its_menu(
+    toast: FakeToast, pos: ToastConnector
+) -> None:
+    toast.fail_next(404, path=INVENTORY)
+    menu = await pos.read_menu()
+    assert by_name(menu)["Pâtes au pesto"].available  # the stock is unknown
+    assert not by_name(menu)["Café gourmand"].available  # visibility still applies
+
+
 async def test_an_order_goes_in_after_the_menu_was_read_for_the_sync(
     toast: FakeToast, pos: ToastConnector
 ) -> None:
