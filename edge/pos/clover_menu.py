@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import PosTransientError
+from .http import VendorRejectedError
 from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList, ModifierRule
 from .paging import PageReader
 
@@ -256,7 +257,20 @@ class CloverMenuReader:
 
     async def _variants(self) -> tuple[dict[str, str], dict[str, str]]:
         """Item group names, and each variant's option names in its group's attribute order;
-        the items are listed for their options only when the merchant has item groups."""
+        the items are listed for their options only when the merchant has item groups.
+
+        A Clover that refuses item groups (4xx: a plan or environment without them) gives a
+        menu whose variants are items of their own, said in the log."""
+        try:
+            return await self._read_variants()
+        except VendorRejectedError as err:
+            log.warning(
+                "Clover refused the item groups (%s): variants are read as items of their own",
+                err.reason,
+            )
+            return {}, {}
+
+    async def _read_variants(self) -> tuple[dict[str, str], dict[str, str]]:
         names: dict[str, str] = {}
         attributes: dict[str, list[str]] = {}
         async for page in self._list("/item_groups", [("expand", "attributes")], "item groups"):

@@ -233,6 +233,18 @@ async def test_without_item_groups_the_items_are_listed_once(clover: FakeClover)
     assert "Vanille Grande" in by_name(menu)
 
 
+async def test_a_clover_refusing_item_groups_still_gives_its_menu(
+    clover: FakeClover, pos: CloverConnector
+) -> None:
+    whole = await pos.read_menu()
+    clover.fail_next(404, path="/v3/merchants/MBURGERLAB001/item_groups")
+    menu = await pos.read_menu()
+    # Without the groups' names the variants are not named "Grande - Vanille", but every
+    # id an order line links to is still there.
+    assert menu.variation_ids() == whole.variation_ids()
+    assert "Frites maison" in by_name(menu)
+
+
 async def test_every_fixture_order_links_to_the_read_menu_and_keeps_its_rules(
     clover: FakeClover, pos: CloverConnector
 ) -> None:
