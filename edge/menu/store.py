@@ -108,6 +108,7 @@ class SyncRecord:
     payloads: Mapping[str, tuple[bytes, tuple[tuple[str, str], ...]]]
     overall_hash: str
     event: Mapping[str, Any]  # the `menu.synced` data, without the change flags
+    prices: Any = None  # the `menu` part of in/settings the menus were priced with
 
 
 def record_success(
@@ -142,7 +143,9 @@ def record_success(
     }
     result = {"brands": brands, "hash": record.overall_hash, "changed": bool(changed)}
     outbox.add_event(conn, "menu.synced", None, {**result, **record.event})
-    _set_state(conn, last_ok_at=now, last_error=None, hash=record.overall_hash)
+    _set_state(
+        conn, last_ok_at=now, last_error=None, hash=record.overall_hash, prices=record.prices
+    )
     for command_id in deferred_waiting(conn, "menu_sync"):
         finish_deferred(conn, command_id, Reply.success(command_id, result))
     return result

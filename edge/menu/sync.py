@@ -130,6 +130,7 @@ class MenuSync:
         self.syncing = False
         self._lock = asyncio.Lock()
         self._settings_changed = False
+        self._prices: Any = None  # the `menu` part of in/settings the last build used
 
     # ---- one sync ---------------------------------------------------------------------------
 
@@ -189,12 +190,14 @@ class MenuSync:
         )
         return result
 
-    async def _rules(self) -> Rules:
-        cloud = await self.db.read(_cloud_settings)
+    async def _rules(self, cloud: Mapping[str, Any] | None = None) -> Rules:
+        if cloud is None:
+            cloud = await self.db.read(_cloud_settings)
         try:
             pricing = pricing_for(cloud, self.settings.brands)
         except PricingError as err:
             await self._fail(str(err), SyncFailure.INVALID_SETTINGS)
+        self._prices = cloud.get("menu")
         s = self.settings
         return Rules(s.menu, s.brands, store_id=s.store_id, pos=s.pos, pricing=pricing)
 
@@ -206,6 +209,7 @@ class MenuSync:
             payloads=built.payloads,
             overall_hash=built.published.hash,
             event=extra,
+            prices=self._prices,
         )
         result = await self.db.write(
             lambda c: store.record_success(c, record, self.topics), Durability.FULL
@@ -223,18 +227,22 @@ class MenuSync:
         raise MenuSyncError(reason, code)
 
     async def republish(self) -> None:
-        """The cloud's settings changed: the stored menu again under them, if that changes it."""
+        """The cloud's settings changed: the current menu again under their prices.
+
+        Every reconnection brings the retained `in/settings` again: nothing is built unless
+        its `menu` part differs from the one the last stored menus were priced with.
+        """
         async with self._lock:
-            stored = await self.db.read(lambda c: store.load(c, self.settings.pos))
-            if stored is None:
+            menu = self.current.menu
+            cloud, state = await self.db.read(lambda c: (_cloud_settings(c), store.sync_state(c)))
+            if menu is None or cloud.get("menu") == state.get("prices"):
                 return
-            rules = await self._rules()
-            built = await asyncio.to_thread(_build, stored.menu, rules)
-            state = await self.db.read(store.sync_state)
+            rules = await self._rules(cloud)
+            built = await asyncio.to_thread(_build, menu, rules)
             if state.get("hash") == built.published.hash:
                 return
             links = await self.db.read(
-                lambda c: summarize(c, stored.menu, self.settings.menu.links_days, self.clock())
+                lambda c: summarize(c, menu, self.settings.menu.links_days, self.clock())
             )
             extra = _event_extra(built.published, links, Trigger.SETTINGS, PageReader(), 0.0)
             await self._store(built, extra)
