@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .base import PosTransientError
+from .fields import text as _text
 from .http import VendorRejectedError
 from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList, ModifierRule
 from .paging import PageReader
@@ -59,11 +60,6 @@ def elements(value: Any) -> list[Json]:
     if not isinstance(value, list):
         return []
     return [v for v in value if isinstance(v, dict)]
-
-
-def _text(obj: Json, key: str) -> str:
-    value = obj.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _ids(value: Any) -> list[str]:

@@ -32,6 +32,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .fields import integer as _int
+from .fields import text as _text
 from .lightspeed_orders import MenuIndex
 from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList, ModifierRule
 from .money import cents
@@ -42,10 +44,6 @@ FIXED_PRICE = "PRICE_CANNOT_BE_CUSTOMIZED"
 SELLABLE = ("menuItem", "menuDeal", "menuProductModifier")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def sold_out(page: Any) -> set[str]:
@@ -91,11 +89,6 @@ def _same_id(value: Any, ident: int) -> bool:
     if isinstance(value, float):
         return value.is_integer() and int(value) == ident
     return isinstance(value, str) and value.strip() == str(ident)
-
-
-def _text(entity: Json, key: str) -> str:
-    value = entity.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _plain(markup: str) -> str:

@@ -32,21 +32,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .fields import integer as _int
+from .fields import text as _text
 from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList, ModifierRule
 
 Json = dict[str, Any]
 
 # ListCatalog's `types`: variations and modifiers come nested in their item and list.
 CATALOG_TYPES = "ITEM,MODIFIER_LIST,CATEGORY,IMAGE,TAX"
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(data: Json, key: str) -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _data(obj: Json, key: str) -> Json:

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .fields import text as _text
 from .menu import Category, Menu, MenuItem, MenuModifier, MenuVariation, ModifierList
 from .money import cents
 from .toast_orders import ToastMenuIndex
@@ -80,11 +81,6 @@ def with_stock(menu: Menu, gone: frozenset[str]) -> Menu:
         for ml in menu.modifier_lists
     )
     return dataclasses.replace(menu, items=items, modifier_lists=lists)
-
-
-def _text(entity: Json, key: str) -> str:
-    value = entity.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _image(entity: Json) -> str | None:
