@@ -188,11 +188,9 @@ def _age(seconds: float) -> str:
 
 def menu_check(config: Config) -> list[dict[str, Any]]:
     """`edge doctor`'s menu and POS links lines (info, yellow, when anything is unlinked)."""
+    from edge.cli_tools import check_line as check
     from edge.menu import store
     from edge.menu.links import summarize
-
-    def check(name: str, ok: bool | None, detail: str, fix: str = "") -> dict[str, Any]:
-        return {"check": name, "ok": ok, "detail": detail, "fix": fix}
 
     path = Path(config.database.path)
     if config.pos.kind == "none" or not path.exists():

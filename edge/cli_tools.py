@@ -19,7 +19,8 @@ from edge.config import Config, ConfigError, find_config_path, load_config
 from edge.errors import DaemonNotRunningError
 
 
-def _check(name: str, ok: bool | None, detail: str, fix: str = "") -> dict[str, Any]:
+def check_line(name: str, ok: bool | None, detail: str, fix: str = "") -> dict[str, Any]:
+    """One line of `edge doctor`: ok True (green), False (red, exit 1), None (yellow)."""
     return {"check": name, "ok": ok, "detail": detail, "fix": fix}
 
 
@@ -28,7 +29,7 @@ def _check_database(config: Config) -> dict[str, Any]:
     if not path.exists():
         # Whether the daemon may create it depends on its user, not on whoever runs doctor
         # (systemd's StateDirectory= makes /var/lib/store-edge its own): only report.
-        return _check("database", None, f"{path} not created yet (the daemon creates it)")
+        return check_line("database", None, f"{path} not created yet (the daemon creates it)")
     try:
         with contextlib.closing(open_database_readonly(path)) as conn:
             (result,) = conn.execute("PRAGMA quick_check").fetchone()
@@ -37,9 +38,11 @@ def _check_database(config: Config) -> dict[str, Any]:
                 "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')"
             ).fetchone()
     except sqlite3.Error as err:
-        return _check("database", False, f"{path}: {err}", "restore a backup or move the file away")
+        return check_line(
+            "database", False, f"{path}: {err}", "restore a backup or move the file away"
+        )
     ok = result == "ok"
-    return _check(
+    return check_line(
         "database",
         ok,
         f"{path}: schema v{version}, integrity {result}, {queued} job(s) waiting",
@@ -66,7 +69,7 @@ def _check_storage(config: Config, live: dict[str, Any] | None) -> dict[str, Any
     try:
         space = disk_space(folder / path.name)
     except OSError as err:
-        return _check("storage", False, f"{folder}: {err}", "check the disk (dmesg)")
+        return check_line("storage", False, f"{folder}: {err}", "check the disk (dmesg)")
     reserve = int(config.database.reserve_mb * MIB)
     in_place = reserve == 0 or reserve_path(path).exists()
     share = space.free_bytes / space.total_bytes if space.total_bytes else 0.0
@@ -84,25 +87,25 @@ def _check_storage(config: Config, live: dict[str, Any] | None) -> dict[str, Any
             "io_error": "the disk fails: check dmesg, replace the SD card/disk",
             "corrupt": "stop the daemon and follow its log's advice (restore or .recover)",
         }
-        return _check(
+        return check_line(
             "storage",
             False,
             f"daemon reports {state['state']} since {state.get('since')}: {detail}",
             fixes.get(state["state"], "check the disk"),
         )
     if space.read_only:
-        return _check("storage", False, f"read-only filesystem: {detail}", "check dmesg, fsck")
+        return check_line("storage", False, f"read-only filesystem: {detail}", "check dmesg, fsck")
     if space.free_bytes < 2 * reserve + 64 * MIB or share < 0.05:
-        return _check(
+        return check_line(
             "storage", None, f"low on space: {detail}", "free disk space before it fills up"
         )
-    return _check("storage", True, detail)
+    return check_line("storage", True, detail)
 
 
 async def _check_broker(config: Config) -> dict[str, Any]:
     cloud = config.cloud
     if cloud is None:
-        return _check("broker", None, "no [cloud] table: running offline")
+        return check_line("broker", None, "no [cloud] table: running offline")
     try:
         async with asyncio.timeout(5):
             if cloud.scheme == "unix":
@@ -111,13 +114,13 @@ async def _check_broker(config: Config) -> dict[str, Any]:
                 _, writer = await asyncio.open_connection(cloud.host, cloud.port)
             writer.close()
     except (OSError, TimeoutError) as err:
-        return _check(
+        return check_line(
             "broker",
             False,
             f"{cloud.url}: {err or 'timed out'}",
             "check the network / firewall towards the broker; orders wait at the broker meanwhile",
         )
-    return _check("broker", True, f"{cloud.url} reachable")
+    return check_line("broker", True, f"{cloud.url} reachable")
 
 
 async def _check_pos(config: Config) -> dict[str, Any]:
@@ -125,7 +128,7 @@ async def _check_pos(config: Config) -> dict[str, Any]:
     from edge.pos.session import pos_session
 
     if config.pos.kind == "none":
-        return _check("pos", None, "kind none (nothing injected)")
+        return check_line("pos", None, "kind none (nothing injected)")
     try:
         async with asyncio.timeout(15), pos_session(config) as connector:
             status = await connector.check_link()
@@ -134,10 +137,10 @@ async def _check_pos(config: Config) -> dict[str, Any]:
         detail = str(err) or "timed out"
     if status is not None and status.ok:
         where = status.location_name or config.pos.location_id
-        return _check("pos", True, f"{config.pos.kind}: linked to {where}")
+        return check_line("pos", True, f"{config.pos.kind}: linked to {where}")
     if status is not None:
         detail = status.detail
-    return _check(
+    return check_line(
         "pos",
         False,
         f"{config.pos.kind}: {detail}",
@@ -149,9 +152,11 @@ def _check_clock() -> dict[str, Any]:
     synced = Path("/run/systemd/timesync/synchronized").exists()
     year = time.gmtime().tm_year
     if year < 2024:
-        return _check("clock", False, f"clock says {year}", "enable NTP: timedatectl set-ntp true")
+        return check_line(
+            "clock", False, f"clock says {year}", "enable NTP: timedatectl set-ntp true"
+        )
     detail = "NTP synchronized" if synced else "no NTP sync flag (systemd-timesyncd not running?)"
-    return _check(
+    return check_line(
         "clock", True if synced else None, f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}; {detail}"
     )
 
@@ -172,11 +177,13 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
             link = "connected"
         else:
             link = f"not connected ({cloud.get('last_error') or 'connecting'})"
-        checks.append(_check("daemon", True, f"running, up {live.get('uptime_s')} s; cloud {link}"))
+        checks.append(
+            check_line("daemon", True, f"running, up {live.get('uptime_s')} s; cloud {link}")
+        )
         states = {p["name"]: p for p in live.get("printers", [])}
     except DaemonNotRunningError as err:
         checks.append(
-            _check(
+            check_line(
                 "daemon",
                 False,
                 str(err),
@@ -185,7 +192,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         )
         states = {}
     except control.ControlAccessError as err:
-        checks.append(_check("daemon", None, str(err), "sudo edge doctor"))
+        checks.append(check_line("daemon", None, str(err), "sudo edge doctor"))
         states = {}
     checks.insert(1, _check_storage(config, live))
     for p in config.printers:
@@ -200,7 +207,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         if state.get("paper") and state.get("paper") != "ok":
             detail += f", paper {state['paper']}"
         checks.append(
-            _check(
+            check_line(
                 f"printer {p.name}",
                 ok,
                 detail,
@@ -209,7 +216,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         )
     if not config.printers:
         checks.append(
-            _check("printers", False, "no printer configured", "add a [[printers]] table")
+            check_line("printers", False, "no printer configured", "add a [[printers]] table")
         )
     checks.append(await _check_pos(config))
     checks += menu_check(config)
@@ -226,10 +233,12 @@ def doctor(config_path: str | None, as_json: bool) -> None:
     try:
         config = load_config(path)
     except ConfigError as err:
-        checks = [_check("config", False, "; ".join(str(i) for i in err.issues), f"edit {path}")]
+        checks = [
+            check_line("config", False, "; ".join(str(i) for i in err.issues), f"edit {path}")
+        ]
         emit(as_json, checks, lambda: _print_checks(checks))
         raise SystemExit(1) from None
-    checks = [_check("config", True, str(path)), *asyncio.run(_doctor(config))]
+    checks = [check_line("config", True, str(path)), *asyncio.run(_doctor(config))]
     emit(as_json, checks, lambda: _print_checks(checks))
     if any(c["ok"] is False for c in checks):
         raise SystemExit(1)
