@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
+from drivers.bluetooth.uris import parse_ble_uri, parse_rfcomm_uri
 from drivers.errors import UnsupportedTransportError
 from drivers.transports.serial import parse_serial_uri
 
 BROKER_SCHEMES = ("mqtt", "mqtts", "unix")
-PRINTER_SCHEMES = ("tcp", "usb", "serial", "ble", "rfcomm", "file")
+PRINTER_SCHEMES = ("tcp", "usb", "serial", "ble", "rfcomm", "file", "cloudprnt")
 CARD_READER_SCHEMES = ("serial", "tcp")
 
 _MAC = r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}"
 _MAC_RE = re.compile(rf"^{_MAC}$")
-_RFCOMM_RE = re.compile(rf"^(?P<mac>{_MAC})(?::(?P<channel>[0-9]{{1,2}}))?$")
 _USB_RE = re.compile(r"^(?P<vid>[0-9A-Fa-f]{1,4}):(?P<pid>[0-9A-Fa-f]{1,4})$")
 
 
@@ -87,18 +87,18 @@ def _check_device_uri(uri: str, schemes: tuple[str, ...], default_tcp_port: int 
             parse_serial_uri(uri)
         except UnsupportedTransportError as err:
             raise ValueError(str(err)) from err
-    elif scheme == "ble":
+    elif scheme in ("ble", "rfcomm"):
+        parse = parse_ble_uri if scheme == "ble" else parse_rfcomm_uri
+        try:  # the transport's own parser, as for serial
+            parse(uri)
+        except UnsupportedTransportError as err:
+            raise ValueError(str(err)) from err
+    elif scheme == "cloudprnt":
         if not _MAC_RE.match(parts.netloc):
-            raise ValueError(f"{uri!r} should be ble://AA:BB:CC:DD:EE:FF")
-        _no_path(parts)
-        _no_query(parts)
-    elif scheme == "rfcomm":
-        match = _RFCOMM_RE.match(parts.netloc)
-        if match is None:
-            raise ValueError(f"{uri!r} should be rfcomm://AA:BB:CC:DD:EE:FF[:CHANNEL]")
-        channel = match["channel"]
-        if channel is not None and not 1 <= int(channel) <= 30:
-            raise ValueError(f"RFCOMM channel should be 1..30, got {channel}")
+            raise ValueError(
+                f"{uri!r} should be cloudprnt:// and the printer's Ethernet MAC, "
+                "e.g. cloudprnt://00:11:62:AA:BB:CC"
+            )
         _no_path(parts)
         _no_query(parts)
     else:  # file

@@ -1,0 +1,1 @@
+"""Bluetooth printers: the printer URIs and the GATT layouts of known ESC/POS printers."""
