@@ -19,6 +19,8 @@ _SCHEMES: dict[str, tuple[str, str]] = {
     "file": ("drivers.transports.file", "FileTransport"),
     "serial": ("drivers.transports.serial", "SerialTransport"),
     "usb": ("drivers.transports.usb", "UsbTransport"),
+    "rfcomm": ("drivers.transports.rfcomm", "RfcommTransport"),
+    "ble": ("drivers.transports.ble", "BleTransport"),
 }
 
 
