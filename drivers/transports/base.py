@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from drivers.errors import UnsupportedTransportError
+from drivers.escpos.status import PrinterStatus
 
 # Status requests each device's byte stream still owes an answer to, by stream_key. On a
 # serial line an answer that came too late still arrives later, after a reopen too.
@@ -88,6 +89,12 @@ class PrinterTransport(abc.ABC):
         tell); WriteTimeoutError when it takes nothing for `write_timeout`. What a printer
         that cannot answer status requests is judged by before a ticket counts as printed."""
         return
+
+    async def reported_status(self) -> PrinterStatus | None:
+        """The status the device reports by itself, without an ESC/POS request: a printer
+        that polls us and says its state each time (Star CloudPRNT). None (the default): ask
+        the device with `DLE EOT` over this transport (drivers.realtime.query_status)."""
+        return None
 
     async def drain_input(self) -> None:
         """Discard bytes the device sent that nobody asked for (late status answers)."""
