@@ -148,7 +148,6 @@ def set_state(
     error: str | None = None,
     next_attempt_at: float | None = None,
     reprint: bool | None = None,
-    count_attempt: bool = False,
 ) -> None:
     """Move a job to `state`, recording the error, retry time and REPRINT mark."""
     sets = ["state = ?", "updated_at = ?"]
@@ -162,18 +161,32 @@ def set_state(
     if reprint is not None:
         sets.append("reprint = ?")
         args.append(int(reprint))
-    if count_attempt:
-        sets.append("attempts = attempts + 1")
     args.append(job_id)
     conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", args)
 
 
+def _start_attempts(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """The jobs are running, one more attempt each: the only place an attempt is counted.
+
+    The count is what the attempt's outcome then corrects (`settle_attempts`): a job of a
+    batch that never started gets it back.
+    """
+    conn.executemany(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+        [(time.time(), job_id) for job_id in ids],
+    )
+
+
+def start_attempt(conn: sqlite3.Connection, job_id: int) -> None:
+    """A job (POS injection, void) starts an attempt: running, one more attempt."""
+    _start_attempts(conn, [job_id])
+
+
 def settle_attempts(conn: sqlite3.Connection, job: Job, *, counted: bool) -> None:
     """A job's attempt count once an attempt is over: as it was read before the attempt
-    (`job.attempts`), plus one when the attempt counts. `mark_running` counted it when the job
-    started; a failure before the start (the printer unreachable) is counted here, and a job
-    of a batch that never started gets its count back. Every change of `attempts` is in this
-    module."""
+    (`job.attempts`), plus one when the attempt counts. The start counted it; a failure
+    before the start (the printer unreachable) is counted here, and a job of a batch that
+    never started gets its count back. Every change of `attempts` is in this module."""
     conn.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (job.attempts + int(counted), job.id))
 
 
@@ -213,10 +226,7 @@ def mark_running(conn: sqlite3.Connection, batch: list[Job], printer: str) -> se
             (*ids, printer),
         )
     }
-    conn.executemany(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?",
-        [(time.time(), job_id) for job_id in ids if job_id in queued],
-    )
+    _start_attempts(conn, [job_id for job_id in ids if job_id in queued])
     return queued
 
 

@@ -254,7 +254,7 @@ class Injector:
 
     async def _begin(self, job: Job, order: Order, step: str, reference: str) -> Attempt:
         def _write(c: sqlite3.Connection) -> Attempt:
-            jobs.set_state(c, job.id, "running", count_attempt=True)
+            jobs.start_attempt(c, job.id)
             return attempts.begin(c, order, step, reference)
 
         return self._saving(order, await self.db.write(_write, Durability.FULL))
@@ -273,9 +273,7 @@ class Injector:
 
     async def _void(self, job: Job, order: Order, plan: InjectionPlan, live: str | None) -> None:
         """Void the live POS order, and any an unanswered try may have created."""
-        await self.db.write(
-            lambda c: jobs.set_state(c, job.id, "running", count_attempt=True), Durability.FULL
-        )
+        await self.db.write(lambda c: jobs.start_attempt(c, job.id), Durability.FULL)
         unsettled = await self.db.read(lambda c: _unsettled_creates(c, order.id))
         targets = [live] if live is not None else []
         settled: list[tuple[int, Mapping[str, Any] | None]] = []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -41,7 +39,10 @@ def transport_of(printer: PrinterSettings) -> PrinterTransport:
 
 
 class PrinterLink:
-    """The connection to one printer and what it last said; `printer.status` on change."""
+    """The connection to one printer and what it last said; `printer.status` on change.
+
+    Its worker owns it: one task uses the connection at a time.
+    """
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class PrinterLink:
         # Whether the database remembers this printer (at this URI) answering status
         # requests; None until read. It makes a stalled printer met at start-up a stall.
         self._remembered: bool | None = None
+        self._announced_answers = True  # what the last printer.status said of it
 
     def snapshot(self) -> dict[str, Any]:
         """What `status` reports for this printer."""
@@ -78,7 +80,7 @@ class PrinterLink:
             "last_error": self.last_error,
         }
 
-    def _fresh_clean_status(self) -> bool:
+    def fresh_clean_status(self) -> bool:
         """A clean status read on this very connection moments ago stands for the pre-job check."""
         return (
             self.transport is not None
@@ -87,11 +89,11 @@ class PrinterLink:
             and time.monotonic() - self._clean_at < FRESH_STATUS_S
         )
 
-    async def _connected_status(self) -> FailureKind | None:
-        await self._connect()
-        return await self._check_status()
+    async def connected_status(self) -> FailureKind | None:
+        await self.connect()
+        return await self.check_status()
 
-    async def _connect(self) -> None:
+    async def connect(self) -> None:
         if self.transport is not None and self.transport.is_open:
             return
         self.transport = self.transports(self.printer)
@@ -99,17 +101,17 @@ class PrinterLink:
             await self.transport.open()
         except DriverError:
             self.transport = None
-            await self._set_status(online=False, status=None, error=FailureKind.UNREACHABLE)
+            await self.set_status(online=False, status=None, error=FailureKind.UNREACHABLE)
             raise
         self.answers_status = self.transport.bidirectional
 
-    async def _disconnect(self) -> None:
+    async def disconnect(self) -> None:
         self._clean_at = None
         transport, self.transport = self.transport, None
         if transport is not None:
             await transport.close()
 
-    async def _check_status(self, *, after_job: bool = False) -> FailureKind | None:
+    async def check_status(self, *, after_job: bool = False) -> FailureKind | None:
         """The fault that forbids printing now, or None (also when the printer cannot say).
 
         After a job the answer also tells that the printer took every byte of it, so it may
@@ -121,40 +123,43 @@ class PrinterLink:
             await transport.wait_taken()
         if transport is None or not self.answers_status:
             if self.online is not True:
-                await self._set_status(online=True, status=None, error=None)
+                await self.set_status(online=True, status=None, error=None)
             return None
         await self._recall()
         try:
-            status = await query_status(
-                transport,
-                self.printer.status_timeout_s,
-                first_timeout=self.printer.write_timeout_s if after_job else None,
-            )
+            # A printer that reports its state by itself (CloudPRNT) is not asked.
+            status = await transport.reported_status()
+            if status is None:
+                status = await query_status(
+                    transport,
+                    self.printer.status_timeout_s,
+                    first_timeout=self.printer.write_timeout_s if after_job else None,
+                )
         except NoStatusAnswer:
             if after_job or self._answered_recently():
                 log.warning("printer %s answers status no more: stalled or busy", self.printer.name)
                 # Stalled, or busy with another sender (a port-9100 printer serves one
                 # connection at a time): jobs wait, as for a fault.
-                await self._set_status(online=False, status=None, error=FailureKind.NOT_RESPONDING)
+                await self.set_status(online=False, status=None, error=FailureKind.NOT_RESPONDING)
                 return FailureKind.NOT_RESPONDING
             log.info(
                 "printer %s does not answer status requests; printing blind", self.printer.name
             )
             self.answers_status = False
             await self._remember(answers=False)
-            await self._set_status(online=True, status=None, error=None)
+            await self.set_status(online=True, status=None, error=None)
             return None
         except StatusByteError as err:
             log.warning(
                 "printer %s answered garbage to a status request: %s", self.printer.name, err
             )
-            await self._set_status(online=True, status=None, error="garbled_status")
+            await self.set_status(online=True, status=None, error="garbled_status")
             return None
         self._answered_at = time.time()
         await self._remember(answers=True)
         self._clean_at = time.monotonic() if status.fault is None else None
         fault = FailureKind.of_fault(status.fault) if status.fault is not None else None
-        await self._set_status(online=status.online, status=status, error=fault)
+        await self.set_status(online=status.online, status=status, error=fault)
         return fault
 
     async def _recall(self) -> None:
@@ -184,13 +189,16 @@ class PrinterLink:
             and time.time() - self._answered_at < self.printer.silent_after_s
         )
 
-    async def _set_status(
+    async def set_status(
         self, *, online: bool, status: PrinterStatus | None, error: str | None
     ) -> None:
-        changed = online != self.online or (
-            status is not None and (self.status is None or status != self.status)
+        changed = (
+            online != self.online
+            or (status is not None and (self.status is None or status != self.status))
+            or self.answers_status != self._announced_answers
         )
         self.online = online
+        self._announced_answers = self.answers_status
         if status is not None:
             self.status = status
         self.last_error = error
@@ -203,23 +211,10 @@ class PrinterLink:
             "paper": s.paper if s else None,
             "cover_open": s.cover_open if s else None,
             "error": error,
+            # ours: false for a printer printed blind (it answers no status request)
+            "answers_status": self.answers_status,
         }
         await self.db.write(
             lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
         )
         self.on_events()
-
-
-async def settle_status_check(task: asyncio.Task[Any]) -> None:
-    """Cancel a status check still running behind a batch and wait for it; a cancel of the
-    caller still goes through."""
-    if task.done():
-        if not task.cancelled():
-            task.exception()  # seen: an error the caller already acted on is not logged again
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, DriverError):
-        await task
-    current = asyncio.current_task()
-    if current is not None and current.cancelling():
-        raise asyncio.CancelledError

@@ -1,32 +1,36 @@
-"""One task per printer: takes its jobs in order, owns the connection, holds jobs during faults."""
+"""One task per printer: takes its jobs in order, owns the connection, holds jobs during faults.
+
+A worker is made of parts along the seams of one attempt: its `link` (the connection and what
+the printer last said), its `batches` (the next tickets, read, rendered and marked running),
+its `ledger` (what each attempt leaves in the database). The worker itself decides: when to
+print, what an outcome means, when to fail over.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import itertools
 import logging
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from drivers.errors import (
-    DriverError,
-    PermanentDriverError,
-)
+from drivers.errors import DriverError
 from edge import jobs
-from edge.backoff import retry_delay
-from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.errors import StorageError
 from edge.jobs import Job
-from edge.printing import failover, outcomes, queue
+from edge.printing import failover
 from edge.printing.ahead import TicketMaker
-from edge.printing.cache import Key
+from edge.printing.batches import BatchMaker, Rendered
+from edge.printing.checkpoints import Checkpoints, CrashPoints, Point
 from edge.printing.failures import FailureKind
-from edge.printing.link import PrinterLink, TransportFactory, settle_status_check
+from edge.printing.ledger import JobLedger
+from edge.printing.link import PrinterLink, TransportFactory
 from edge.printing.queue import Queued
-from edge.printing.render import PrinterSettings, RenderError, TicketStyle
+from edge.printing.render import PrinterSettings, TicketStyle
 from edge.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -34,16 +38,9 @@ log = logging.getLogger(__name__)
 # After the queue empties the connection is kept this long for the next ticket of a rush,
 # then released (the POS may share a port-9100 printer).
 LINGER_S = 1.0
-# In a rush, the due tickets behind the head one go out in the same write, between one
-# "running" commit and one "done" commit: at most `batch_max_jobs` of them, and this many bytes.
-# While the printer takes a batch in, the previous one is recorded done and the next one is
-# read, rendered and marked running (see `_print_rush`).
-BATCH_MAX_BYTES = 32 * 1024
-# Publishing events takes the same event loop as printing: in a rush they go out in bunches.
-EVENTS_IN_RUSH_S = 0.5
 
 
-class PrinterWorker(PrinterLink):
+class PrinterWorker:
     """Prints the queued jobs of one printer, one at a time, in job order."""
 
     def __init__(
@@ -54,26 +51,32 @@ class PrinterWorker(PrinterLink):
         on_events: Callable[[], None],
         wake_printer: Callable[[str], None] = lambda _name: None,
         transports: TransportFactory | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
-        super().__init__(printer, db, on_events, transports)
+        self.printer = printer
+        self.db = db
         self.style = style
+        self.on_events = on_events
         self.wake_printer = wake_printer
-        #: since when (monotonic) this printer has failed to print the job at the head of its
-        #: queue; None while it prints
-        self.down_since: float | None = None
-        self._poll_due = True
+        self.checkpoints = checkpoints or CrashPoints()
+        self.link = PrinterLink(printer, db, on_events, transports)
+        self.tickets = TicketMaker(printer, style)
+        self.ledger = JobLedger(printer, db, self.tickets.cache, on_events, self.checkpoints)
+        self.batches = BatchMaker(db, self.tickets, self.ledger, self._line_rate)
         self.wake = Wakeup()
+        self._poll_due = True
         self._retry_now = False
         self._stopping = False
         self._printing = False
         self._task: asyncio.Task[None] | None = None
-        self.tickets = TicketMaker(printer, style)
-        # After a failed attempt the head job goes out alone until one prints: a batch that
-        # failed is not sent whole again (its tickets would all print once more, REPRINT).
-        self._careful = False
-        # In a rush, order.printed events are announced at most every EVENTS_IN_RUSH_S.
-        self._events_held = False
-        self._events_at = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `status` reports for this printer."""
+        return self.link.snapshot()
+
+    def _line_rate(self) -> float | None:
+        transport = self.link.transport
+        return transport.bytes_per_second if transport is not None else None
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -94,26 +97,26 @@ class PrinterWorker(PrinterLink):
                 except StorageError:
                     # The disk failed a write (reported once, by the storage health): what was
                     # running may have printed; it goes back marked REPRINT once writes work.
-                    self.last_error = "storage"
+                    self.link.last_error = "storage"
                     self.tickets.cache.clear()
-                    await self._disconnect()
+                    await self.link.disconnect()
                     await self.db.write_when_stored(
                         lambda c: jobs.recover_interrupted(c, self.printer.name)
                     )
                 except Exception:  # a bug must not stop the daemon
                     log.exception("printer %s: unexpected failure", self.printer.name)
-                    self.last_error = "internal_error"
+                    self.link.last_error = "internal_error"
                     await self._recover()
                     await asyncio.sleep(self.printer.retry_max_s)  # then the jobs are tried again
         finally:
-            await self._disconnect()
+            await self.link.disconnect()
 
     async def _step(self) -> None:
         """Print the due jobs at the head of the queue, or wait for work or for a retry."""
         if self._failover_due():
             await self._fail_over()
         mark = self.wake.mark()  # before looking: work queued meanwhile wakes us
-        job = await self.db.read(self._head_job)
+        job = await self.db.read(lambda c: jobs.head_print_job(c, self.printer.name, time.time()))
         # Tickets come out in order: while the oldest job waits for its retry (the printer is
         # down), the jobs behind it wait too, unless new work arrived.
         if job is None or (job.next_attempt_at > time.time() and not self._retry_now):
@@ -123,16 +126,14 @@ class PrinterWorker(PrinterLink):
                 self._poll_due = False
                 await self._poll_idle()
             # Port-9100 printers serve one connection at a time: free it for the POS.
-            await self._disconnect()
+            await self.link.disconnect()
             self._retry_now = await self._idle(job, mark)
             self._poll_due = not self._retry_now
             return
         self._retry_now = False
         self._printing = True
         try:
-            batch = await self.db.read(
-                functools.partial(self._due_batch, known=self.tickets.cache.keys())
-            )
+            batch = await self.batches.head()
             if batch:  # else the head job was cancelled or moved meanwhile
                 await self._attempt(batch)
         finally:
@@ -143,35 +144,24 @@ class PrinterWorker(PrinterLink):
         REPRINT (they may have printed), to the head of the queue."""
         self.tickets.cache.clear()
         try:
-            await self._disconnect()
+            await self.link.disconnect()
             await self.db.write(
                 lambda c: jobs.recover_interrupted(c, self.printer.name), Durability.FULL
             )
         except Exception:
             log.exception("printer %s: could not re-queue its interrupted jobs", self.printer.name)
 
-    def _head_job(self, conn: sqlite3.Connection) -> Job | None:
-        return jobs.head_print_job(conn, self.printer.name, time.time())
-
-    def _due_batch(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        following: bool = False,
-        known: dict[int, Key] | None = None,
-    ) -> list[Queued]:
-        limit = 1 if self._careful else self.printer.batch_max_jobs
-        return queue.due_batch(conn, self.printer.name, limit, following=following, known=known)
-
     async def _linger(self, mark: int) -> bool:
         """Keep a fresh connection briefly for the next ticket (a rush); True if work came."""
-        if self.transport is None or not self.transport.is_open:
+        transport = self.link.transport
+        if transport is None or not transport.is_open:
             return False
         return await self.wake.wait(mark, LINGER_S)
 
     async def _idle(self, head: Job | None, mark: int) -> bool:
         """Wait for new work (True) or until the head job is due or the idle period ends."""
-        if head is not None and self.down_since is not None:
+        down_since = self.ledger.down_since
+        if head is not None and down_since is not None:
             await self.tickets.render_ahead(self.db, lambda: self.wake.came_since(mark))
         if head is not None:
             wakeup: float | None = head.next_attempt_at
@@ -180,8 +170,8 @@ class PrinterWorker(PrinterLink):
         timeout = self.printer.status_interval_s
         if wakeup is not None:
             timeout = min(timeout, max(wakeup - time.time(), 0.0))
-        if self.printer.backup and self.down_since is not None and head is not None:
-            until_failover = self.down_since + self.printer.failover_after_s - time.monotonic()
+        if self.printer.backup and down_since is not None and head is not None:
+            until_failover = down_since + self.printer.failover_after_s - time.monotonic()
             timeout = min(timeout, max(until_failover, 0.0))
         return await self.wake.wait(mark, timeout)
 
@@ -190,28 +180,29 @@ class PrinterWorker(PrinterLink):
     async def _poll_idle(self) -> None:
         """Read the status of an idle printer, so a fault is known (and reported) before a job."""
         try:
-            await self._connected_status()
+            await self.link.connected_status()
         except DriverError as err:
             log.info("printer %s: idle status check failed: %s", self.printer.name, err)
         finally:
-            await self._disconnect()
+            await self.link.disconnect()
 
     def _failover_due(self) -> bool:
+        down_since = self.ledger.down_since
         return (
             bool(self.printer.backup)
-            and self.down_since is not None
-            and time.monotonic() - self.down_since >= self.printer.failover_after_s
+            and down_since is not None
+            and time.monotonic() - down_since >= self.printer.failover_after_s
         )
 
     async def _still_down(self) -> bool:
         """Ask the printer right now: is it still unable to print?"""
-        unreachable = self.last_error == FailureKind.UNREACHABLE
+        unreachable = self.link.last_error == FailureKind.UNREACHABLE
         try:
-            fault = await self._connected_status()
+            fault = await self.link.connected_status()
         except DriverError:
-            await self._disconnect()
+            await self.link.disconnect()
             return True
-        if fault is None and not self.answers_status:
+        if fault is None and not self.link.answers_status:
             # It cannot tell: reachable again is all we learn, which is news only if being
             # unreachable was the trouble (not a stall, or paper it cannot report).
             return not unreachable
@@ -220,7 +211,7 @@ class PrinterWorker(PrinterLink):
     async def _fail_over(self) -> None:
         # Down long enough; but a printer back in the meantime keeps its tickets.
         if not await self._still_down():
-            self.down_since = None
+            self.ledger.down_since = None
             return
         backup = self.printer.backup
         moved = await self.db.write(
@@ -231,7 +222,7 @@ class PrinterWorker(PrinterLink):
             log.warning(
                 "printer %s down for %.0f s: %d ticket(s) moved to %s",
                 self.printer.name,
-                time.monotonic() - (self.down_since or time.monotonic()),
+                time.monotonic() - (self.ledger.down_since or time.monotonic()),
                 len(moved),
                 backup,
             )
@@ -244,27 +235,26 @@ class PrinterWorker(PrinterLink):
         """Print the head job, and the due jobs behind it in the same write (a rush)."""
         head = batch[0].job
         # A printer that is away gets a status check, not a rendering.
-        if not self._fresh_clean_status():
+        if not self.link.fresh_clean_status():
             try:
-                fault = await self._connected_status()
+                fault = await self.link.connected_status()
             except DriverError as err:
-                await self._disconnect()
-                await self._retry([head], err, may_have_printed=[False])
+                await self.link.disconnect()
+                await self.ledger.retry([head], err, may_have_printed=[False])
                 return
             if fault is not None:
-                await self._hold(head, fault)
+                await self.ledger.hold(head, fault)
                 return
-        rendered = await self._mark_running(await self._render_batch(batch))
+            await self.checkpoints.reached(Point.STATUS_CHECKED, [head])
+        rendered = await self.batches.prepare(batch)
         if rendered:
-            self._events_at = time.monotonic()  # a rush starts: its events come in bunches
+            self.ledger.rush_started()
             try:
                 await self._print_rush(rendered)
             finally:
-                if self._events_held:  # the rush's last order.printed events
-                    self._events_held = False
-                    self.on_events()
+                self.ledger.rush_ended()
 
-    async def _print_rush(self, rendered: list[tuple[Job, bytes]]) -> None:
+    async def _print_rush(self, rendered: Rendered) -> None:
         """Write batches already marked running, one after the other, while jobs are due.
 
         While the printer takes a batch in and answers the status request behind it, the
@@ -276,46 +266,43 @@ class PrinterWorker(PrinterLink):
         confirmed: list[Job] = []  # printed, and the printer said so; not yet recorded done
         while rendered:
             printing = [job for job, _ in rendered]
-            crash_point("before_print")
+            await self.checkpoints.reached(Point.BEFORE_PRINT, printing)
             data = b"".join(d for _, d in rendered)
             try:
-                assert self.transport is not None
-                await self.transport.write(data)
+                transport = self.link.transport
+                if transport is None:
+                    raise ConnectionError("the connection went before the batch")  # a bug
+                await transport.write(data)
             except DriverError as err:
-                await self._disconnect()
-                await self._finish(confirmed, "done")
+                await self.link.disconnect()
+                await self.ledger.printed(confirmed)
                 sent = getattr(err, "sent", len(data))
                 starts = itertools.accumulate((len(d) for _, d in rendered[:-1]), initial=0)
                 # Jobs whose first byte went out may have printed; the others never started.
-                await self._retry(
+                await self.ledger.retry(
                     printing, err, may_have_printed=[start < sent for start in starts]
                 )
                 return
-            # The answer to the status request behind the batch says the printer took it all.
-            status = asyncio.create_task(self._check_status(after_job=True), name="status")
-            following: list[tuple[Job, bytes]] = []
-            failure: DriverError | FailureKind | None
-            try:
-                await self._finish(confirmed, "done", in_rush=True)
+            # The answer to the status request behind the batch says the printer took it all;
+            # meanwhile the batch before is recorded and the next one prepared.
+            following: Rendered = []
+            async with _alongside(self._status_after_job()) as status:
+                await self.ledger.printed(confirmed, in_rush=True)
                 confirmed = []
-                crash_point("after_print")
-                following = [] if self._stopping else await self._next_batch()
+                await self.checkpoints.reached(Point.AFTER_PRINT, printing)
+                following = [] if self._stopping else await self.batches.following()
                 failure = await status
-            except DriverError as err:
-                # Every byte was handed over before the connection failed: it may have printed.
-                await self._disconnect()
-                failure = err
-            finally:
-                await settle_status_check(status)
+            if isinstance(failure, _Raised):
+                raise failure.error
             if failure is None and self._stopping and following:
-                await self._requeue([job for job, _ in following])  # stop after this batch
+                await self.ledger.requeue([job for job, _ in following])  # stop after this batch
                 following = []
             if failure is not None:
                 # The printer stopped during or right after the batch: it may be half printed.
                 # The next batch, marked running, never started: it goes back as it was.
                 if failure == FailureKind.NOT_RESPONDING:
-                    await self._disconnect()
-                await self._retry(
+                    await self.link.disconnect()
+                await self.ledger.retry(
                     printing + [job for job, _ in following],
                     failure,
                     may_have_printed=[True] * len(printing) + [False] * len(following),
@@ -324,172 +311,42 @@ class PrinterWorker(PrinterLink):
                 return
             confirmed = printing
             rendered = following
-        await self._finish(confirmed, "done")
+        await self.ledger.printed(confirmed)
 
-    def _batch_bytes(self) -> int:
-        """How much one write may carry: BATCH_MAX_BYTES, or what a slow line (serial) takes
-        in half the write deadline, so a batch is never the reason for a timeout."""
-        rate = self.transport.bytes_per_second if self.transport is not None else None
-        if rate is None:
-            return BATCH_MAX_BYTES
-        return max(1, min(BATCH_MAX_BYTES, int(rate * self.printer.write_timeout_s / 2)))
+    async def _status_after_job(self) -> DriverError | FailureKind | _Raised | None:
+        """The fault the printer reports after taking a batch, or the error that broke the
+        connection (every byte was handed over: the batch may have printed).
 
-    async def _next_batch(self) -> list[tuple[Job, bytes]]:
-        """The next due batch, rendered and marked running (durably: it may print any moment)."""
+        Any other error (the disk, a bug) is handed back, to be raised once the batch before
+        is recorded and the next one prepared: in the group, it would cancel them midway.
+        """
         try:
-            known = self.tickets.cache.keys()
-            batch = await self.db.read(lambda c: self._due_batch(c, following=True, known=known))
-            rendered = await self._render_batch(batch) if batch else []
-        except Exception:  # the batch being printed must still be recorded
-            log.exception("printer %s: preparing the next tickets failed", self.printer.name)
-            return []
-        return await self._mark_running(rendered)
+            return await self.link.check_status(after_job=True)
+        except DriverError as err:
+            await self.link.disconnect()
+            return err
+        except Exception as err:  # noqa: BLE001 (raised again by the worker)
+            return _Raised(err)
 
-    async def _mark_running(self, rendered: list[tuple[Job, bytes]]) -> list[tuple[Job, bytes]]:
-        """Durable before the first byte: a crash from here on means "may have printed".
 
-        Returns the jobs still queued for this printer when marked (a job cancelled or moved
-        to the backup since it was read is left alone).
-        """
-        if not rendered:
-            return []
-        batch = [job for job, _ in rendered]
-        marked = await self.db.write(
-            lambda c: jobs.mark_running(c, batch, self.printer.name), Durability.FULL
-        )
-        return [(job, data) for job, data in rendered if job.id in marked]
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """An error of the status check after a job, raised by the worker when it is its turn."""
 
-    async def _requeue(self, batch: list[Job]) -> None:
-        """Jobs marked running whose bytes never went out: back in the queue as they were."""
-        await self.db.write(lambda c: outcomes.requeued_all(c, batch), Durability.FULL)
+    error: Exception
 
-    async def _render_batch(self, batch: list[Queued]) -> list[tuple[Job, bytes]]:
-        """The jobs' bytes, up to `_batch_bytes()`; a job that cannot be rendered fails for good."""
-        rendered: list[tuple[Job, bytes]] = []
-        size = 0
-        limit = self._batch_bytes()
-        for job, revision, read_json in batch:
-            if rendered and size >= limit:
-                break
-            data = self.tickets.kept(job, revision)
-            if data is None:
-                order_json = read_json
-                if order_json is None and job.order_id:  # its kept rendering went meanwhile
-                    order_json = await self.db.read(
-                        functools.partial(outcomes.order_payload, order_id=job.order_id)
-                    )
-                try:
-                    data = self.tickets.render(job, revision, order_json)
-                except Exception as err:  # RenderError, or a bug an order's content triggers
-                    log.error(
-                        "printer %s: job %d cannot be rendered: %s",
-                        self.printer.name,
-                        job.id,
-                        err,
-                        exc_info=not isinstance(err, RenderError | ValueError),
-                    )
-                    await self._finish(
-                        [job], "failed", error=str(err), reason=FailureKind.UNPRINTABLE
-                    )
-                    continue
-            rendered.append((job, data))
-            size += len(data)
-        return rendered
 
-    # ---- outcomes --------------------------------------------------------------------------
-
-    async def _hold(self, job: Job, fault: FailureKind) -> None:
-        """Keep the job queued without burning an attempt; tell the cloud once per fault."""
-        until = time.time() + self.printer.fault_poll_s
-        self._mark_down()
-        first = await self.db.write(
-            lambda c: outcomes.held(c, job, self.printer.name, fault, until), Durability.NORMAL
-        )
-        if first:
-            self.on_events()
-
-    def _mark_down(self) -> None:
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-
-    async def _retry(
-        self,
-        failed: list[Job],
-        failure: DriverError | FailureKind,
-        *,
-        may_have_printed: list[bool],
-        hold: bool = False,
-    ) -> None:
-        """Queue the jobs again; REPRINT from now on where bytes may have reached the paper.
-
-        A job of the batch that never started goes back to the queue as it was.
-        """
-        reason, detail = outcomes.describe(failure)
-        head = failed[0]
-        delay = (
-            self.printer.fault_poll_s
-            if hold
-            else retry_delay(
-                head.attempts + 1, self.printer.retry_initial_s, self.printer.retry_max_s
-            )
-        )
-        log.warning(
-            "printer %s: job %d%s: %s (retry in %.1f s)",
-            self.printer.name,
-            head.id,
-            f" and {len(failed) - 1} more" if len(failed) > 1 else "",
-            detail,
-            delay,
-        )
-        self._mark_down()
-        if any(may_have_printed):
-            self._careful = True  # the head job alone next time, until one prints
-        permanent = isinstance(failure, PermanentDriverError)
-        await self.db.write(
-            lambda c: outcomes.attempt_failed(
-                c,
-                list(zip(failed, may_have_printed, strict=True)),
-                self.printer.name,
-                reason=reason,
-                detail=detail,
-                delay=delay,
-                permanent=permanent,
-            ),
-            Durability.FULL,
-        )
-        self.on_events()
-
-    async def _finish(
-        self,
-        done: list[Job],
-        state: str,
-        *,
-        error: str | None = None,
-        reason: FailureKind | None = None,
-        in_rush: bool = False,
-    ) -> None:
-        """Record the outcome of the jobs; a printed one ends the printer's outage.
-
-        `in_rush`: more batches follow; their events are announced to the cloud link at most
-        every EVENTS_IN_RUSH_S, so publishing them never holds the printer up.
-        """
-        if not done:
-            return
-        if state == "done":
-            self.down_since = None
-            self._careful = False
-        self.tickets.cache.discard([job.id for job in done])
-
-        if state == "done":
-            await self.db.write(lambda c: outcomes.printed(c, done, self.printer.name))
-        else:
-            await self.db.write(
-                lambda c: outcomes.failed(c, done, self.printer.name, error=error, reason=reason)
-            )
-        now = time.monotonic()
-        if in_rush and now - self._events_at < EVENTS_IN_RUSH_S:
-            self._events_held = True
-            return
-        self._events_held = False
-        self._events_at = now
-        self.on_events()
+@contextlib.asynccontextmanager
+async def _alongside(
+    check: Coroutine[Any, Any, DriverError | FailureKind | _Raised | None],
+) -> AsyncIterator[asyncio.Task[DriverError | FailureKind | _Raised | None]]:
+    """Run `check` in a TaskGroup while the body works; the body's own error comes out as
+    itself (the worker tells a storage failure from a bug), not wrapped in a group. A check
+    still running when the body fails is cancelled and waited for."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group.create_task(check, name="status after job")
+    except BaseExceptionGroup as errors:
+        if len(errors.exceptions) == 1:
+            raise errors.exceptions[0] from None
+        raise

@@ -2,7 +2,8 @@
 
 The worker runs in the test's event loop on a real SQLite file and prints to the emulator
 over loopback TCP; orders and cancellations go through the real lifecycle (`apply_order`).
-The moment a race needs is reached by wrapping one of the worker's steps, never by a sleep.
+The moment a race needs is reached through the worker's checkpoints (the seam the daemon's
+crash points go through), never by a sleep, never by patching the worker's methods.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from edge.jobs import Job
 from edge.orders.intake import Lifecycle, apply_order
 from edge.orders.model import Order
 from edge.orders.routing import PrinterRoute
+from edge.printing.checkpoints import Point
 from edge.printing.render import PrinterSettings, TicketStyle, render_job
 from edge.printing.worker import PrinterWorker
 from tests.conftest import load_order
@@ -78,23 +81,30 @@ def tickets(emu: PrinterEmulator) -> list[str]:
     return out
 
 
-def worker(db: Database, emu: PrinterEmulator, **settings: Any) -> PrinterWorker:
+Action = Callable[[int, Sequence[Job]], Awaitable[None]]
+
+
+class At:
+    """Checkpoints that run the test's action at a moment: `action(n, jobs)` at its n-th pass."""
+
+    def __init__(self, **actions: Action) -> None:
+        self.actions = {Point(name): action for name, action in actions.items()}
+        self.passes: Counter[Point] = Counter()
+
+    async def reached(self, point: Point, jobs: Sequence[Job]) -> None:
+        self.passes[point] += 1
+        action = self.actions.get(point)
+        if action is not None:
+            await action(self.passes[point], jobs)
+
+
+def worker(
+    db: Database, emu: PrinterEmulator, at: At | None = None, **settings: Any
+) -> PrinterWorker:
     printer = PrinterSettings(name="kitchen", uri=emu.uri, fault_poll_s=0.05, **settings)
-    return PrinterWorker(printer, db, TicketStyle(timezone="Europe/Paris"), on_events=lambda: None)
-
-
-def after(step: Callable[..., Awaitable[Any]], then: Callable[[int], Awaitable[None]]) -> Any:
-    """`step` followed, on its n-th call, by `then(n)`."""
-    calls = 0
-
-    async def wrapped(*args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        result = await step(*args)
-        await then(calls)
-        return result
-
-    return wrapped
+    return PrinterWorker(
+        printer, db, TicketStyle(timezone="Europe/Paris"), on_events=lambda: None, checkpoints=at
+    )
 
 
 async def run_until(w: PrinterWorker, done: Callable[[], Awaitable[bool]]) -> None:
@@ -127,12 +137,12 @@ async def test_an_order_cancelled_during_the_status_check_is_not_printed(
 ) -> None:
     for n in (1, 2):
         await receive(db, doc(n))
-    w = worker(db, kitchen)
 
-    async def cancel_q2(_: int) -> None:
-        await cancel(db, 2)
+    async def cancel_q2(n: int, _: Sequence[Job]) -> None:
+        if n == 1:
+            await cancel(db, 2)
 
-    w._connected_status = after(w._connected_status, cancel_q2)  # type: ignore[method-assign]
+    w = worker(db, kitchen, At(status_checked=cancel_q2))
 
     async def settled() -> bool:
         return (await job_states(db))[("ord_q1", "kitchen")][0] == "done"
@@ -149,20 +159,16 @@ async def test_a_cancelled_order_in_the_prepared_batch_goes_back_cancelled_not_q
     prepared), is cancelled then: batch 2 goes back to the queue, without Q3's ticket."""
     for n in (1, 2, 3, 4):
         await receive(db, doc(n))
-    w = worker(db, kitchen, batch_max_jobs=2)
-    next_batch = w._next_batch
 
-    async def paper_out_then_prepare() -> Any:
+    async def paper_out(_: int, __: Sequence[Job]) -> None:
         if not kitchen.faults.paper_out and kitchen.jobs == []:
             kitchen.set_fault(paper_out=True)  # while the printer takes batch 1 in
-        return await next_batch()
 
-    async def cancel_q3(n: int) -> None:
+    async def cancel_q3(n: int, _: Sequence[Job]) -> None:
         if n == 2:  # the prepared batch: Q3 and Q4, running
             await cancel(db, 3)
 
-    w._next_batch = paper_out_then_prepare  # type: ignore[method-assign]
-    w._mark_running = after(w._mark_running, cancel_q3)  # type: ignore[method-assign]
+    w = worker(db, kitchen, At(after_print=paper_out, marked_running=cancel_q3), batch_max_jobs=2)
     held = False
 
     async def all_done() -> bool:
@@ -187,14 +193,11 @@ async def test_a_stop_during_a_rush_finishes_the_batch_in_the_printer_only(
 ) -> None:
     for n in (1, 2, 3, 4):
         await receive(db, doc(n))
-    w = worker(db, kitchen, batch_max_jobs=2)
-    next_batch = w._next_batch
 
-    async def stop_then_prepare() -> Any:
+    async def stop(_: int, __: Sequence[Job]) -> None:
         w.stop()
-        return await next_batch()
 
-    w._next_batch = stop_then_prepare  # type: ignore[method-assign]
+    w = worker(db, kitchen, At(after_print=stop), batch_max_jobs=2)
     await asyncio.wait_for(w.run(), 10)
 
     assert tickets(kitchen) == ["Q1", "Q2"]
@@ -214,18 +217,15 @@ async def test_a_failing_disk_mid_rush_leaves_no_job_running(
     queue marked REPRINT, and prints again in order; none stays running."""
     for n in (1, 2, 3, 4):
         await receive(db, doc(n))
-    w = worker(db, kitchen, batch_max_jobs=2, retry_max_s=0.05)
-    finish = w._finish
     failed = False
 
-    async def failing_once(done: list[Any], state: str, **kw: Any) -> None:
+    async def failing_once(_: int, __: Sequence[Job]) -> None:
         nonlocal failed
-        if state == "done" and done and not failed:
+        if not failed:
             failed = True
             raise sqlite3.OperationalError("disk I/O error")
-        await finish(done, state, **kw)
 
-    w._finish = failing_once  # type: ignore[method-assign]
+    w = worker(db, kitchen, At(recording_done=failing_once), batch_max_jobs=2, retry_max_s=0.05)
 
     async def all_done() -> bool:
         return all(state == "done" for state, _ in (await job_states(db)).values())
@@ -246,27 +246,23 @@ async def test_after_a_batch_broke_the_head_ticket_goes_out_alone_until_one_prin
     breaking on big writes would otherwise print the same tickets over and over."""
     for n in range(1, 8):
         await receive(db, doc(n))
-    w = worker(db, kitchen, batch_max_jobs=2, retry_initial_s=0.01)
+    failed = False
+    sizes_after_failure: list[int] = []
+
+    async def noting_failure(_: int, __: Sequence[Job]) -> None:
+        nonlocal failed
+        failed = True
+
+    async def noting_batch(_: int, batch: Sequence[Job]) -> None:
+        if failed:
+            sizes_after_failure.append(len(batch))
+
+    at = At(attempt_failed=noting_failure, marked_running=noting_batch)
+    w = worker(db, kitchen, at, batch_max_jobs=2, retry_initial_s=0.01)
     [(job, payload)] = await db.read(_first_job)
     ticket = len(render_job(job, payload, w.printer, w.style))
     status = 9  # DLE EOT 1, 2, 4 before and after each batch
     kitchen.drop_after(status + 2 * ticket + status + ticket // 2)  # breaks inside Q3
-    failed = False
-    sizes_after_failure: list[int] = []
-    retry, mark_running = w._retry, w._mark_running
-
-    async def noting_retry(*args: Any, **kw: Any) -> None:
-        nonlocal failed
-        failed = True
-        await retry(*args, **kw)
-
-    async def noting_mark(rendered: list[Any]) -> Any:
-        if failed:
-            sizes_after_failure.append(len(rendered))
-        return await mark_running(rendered)
-
-    w._retry = noting_retry  # type: ignore[method-assign]
-    w._mark_running = noting_mark  # type: ignore[method-assign]
 
     async def all_done() -> bool:
         return all(state == "done" for state, _ in (await job_states(db)).values())
