@@ -105,7 +105,7 @@ def _preview(
 ) -> dict[str, Any]:
     """Render the ticket exactly as its bytes would print, through the emulator's renderer."""
     from drivers.emulator import decode_job, render_png
-    from edge.jobs import Job
+    from edge.jobs import Job, JobState
     from edge.orders.routing import PrinterRoute, printers_for
     from edge.printing.render import PrinterSettings, TicketStyle, render_job
 
@@ -125,7 +125,9 @@ def _preview(
         else PrinterSettings(name="preview", uri="file:///dev/null")
     )
     style = TicketStyle(config.store.locale, config.store.timezone, config.store.name)
-    job = Job(0, "print", None, None, settings.name, ticket, 1, False, "queued", 0, 0.0, 0.0, None)
+    job = Job(
+        0, "print", None, None, settings.name, ticket, 1, False, JobState.QUEUED, 0, 0.0, 0.0, None
+    )
     data = render_job(job, payload, settings, style)
     decoded = decode_job(data)
     render_png(decoded, png, width_chars=settings.width)

@@ -14,7 +14,7 @@ from drivers.realtime import NoStatusAnswer, StatusByteError, query_status
 from drivers.transports import open_transport
 from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
 from edge.config import Config, PrinterConfig, find_config_path
-from edge.jobs import Job
+from edge.jobs import Job, JobState
 from edge.printing.render import PrinterSettings, TicketStyle, render_job
 
 
@@ -161,7 +161,7 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
         return
     settings = PrinterSettings(name=p.name, uri=p.uri, width=p.width, encoding=p.encoding)
     style = TicketStyle(config.store.locale, config.store.timezone, config.store.name)
-    job = Job(0, "print", None, None, name, "test", 1, False, "queued", 0, 0.0, 0.0, None)
+    job = Job(0, "print", None, None, name, "test", 1, False, JobState.QUEUED, 0, 0.0, 0.0, None)
     data = render_job(job, None, settings, style)
 
     async def send() -> str | None:

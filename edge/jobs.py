@@ -5,6 +5,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    """Where a job is; its value is what the jobs table holds."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -19,7 +30,7 @@ class Job:
     ticket: str | None
     copies: int
     reprint: bool
-    state: str
+    state: JobState
     attempts: int
     not_before: float
     next_attempt_at: float
@@ -38,7 +49,7 @@ class Job:
             ticket=row["ticket"],
             copies=row["copies"],
             reprint=bool(row["reprint"]),
-            state=row["state"],
+            state=JobState(row["state"]),
             attempts=row["attempts"],
             not_before=row["not_before"],
             next_attempt_at=row["next_attempt_at"],
@@ -143,7 +154,7 @@ def due_release_jobs(conn: sqlite3.Connection, now: float) -> list[Job]:
 def set_state(
     conn: sqlite3.Connection,
     job_id: int,
-    state: str,
+    state: JobState,
     *,
     error: str | None = None,
     next_attempt_at: float | None = None,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from edge import jobs
 from edge.db import Database, Durability
 from edge.errors import StorageError
+from edge.jobs import JobState
 from edge.orders.intake import Intake, Lifecycle, release
 from edge.orders.model import Order
 from edge.wakeup import Wakeup
@@ -61,7 +62,7 @@ class Scheduler:
             row = conn.execute(
                 "SELECT payload, status, released FROM orders WHERE id = ?", (job.order_id,)
             ).fetchone()
-            jobs.set_state(conn, job.id, "done")
+            jobs.set_state(conn, job.id, JobState.DONE)
             if row is None or row["status"] != "accepted" or row["released"]:
                 continue
             order = Order.model_validate_json(row["payload"])

@@ -23,7 +23,7 @@ from edge.config import PosConfig
 from edge.crashpoints import crash_point
 from edge.db import Database, Durability
 from edge.errors import StorageError
-from edge.jobs import Job
+from edge.jobs import Job, JobState
 from edge.orders.model import Order, OrderType
 from edge.orders.routing import PrinterRoute
 from edge.wakeup import Wakeup
@@ -145,16 +145,16 @@ class Injector:
     async def _carry_out(self, job: Job) -> None:
         row, settings = await self.db.read(lambda c: (_order_row(c, job.order_id), _settings(c)))
         if row is None:
-            await self.outcomes.ended(job, "cancelled", "order not in the database")
+            await self.outcomes.ended(job, JobState.CANCELLED, "order not in the database")
             return
         order = Order.model_validate_json(row["payload"])
         plan, disabled = self._plan(settings)
         if job.kind == "inject":
             if row["status"] != "accepted":
-                await self.outcomes.ended(job, "cancelled", f"order is {row['status']}")
+                await self.outcomes.ended(job, JobState.CANCELLED, f"order is {row['status']}")
             elif order.source.partner in disabled:
                 why = f"injection is off for {order.source.partner}"
-                await self.outcomes.ended(job, "cancelled", why)
+                await self.outcomes.ended(job, JobState.CANCELLED, why)
             else:
                 await self._inject(job, order, plan, row["pos_order_id"])
         else:
@@ -163,7 +163,9 @@ class Injector:
     async def _inject(self, job: Job, order: Order, plan: InjectionPlan, live: str | None) -> None:
         live_revision = await self.db.read(lambda c: _injected_revision(c, order.id, live))
         if live is not None and live_revision in (None, order.revision):
-            await self.outcomes.ended(job, "done", f"revision {order.revision} is in the POS")
+            await self.outcomes.ended(
+                job, JobState.DONE, f"revision {order.revision} is in the POS"
+            )
             return
         unlinked = unlinked_lines(order, self.menus.menu)
         if unlinked:

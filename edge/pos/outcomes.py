@@ -16,7 +16,7 @@ from typing import Any
 from edge import jobs, outbox
 from edge.backoff import retry_delay
 from edge.db import Database, Durability
-from edge.jobs import Job
+from edge.jobs import Job, JobState
 from edge.orders.model import Order
 from edge.orders.routing import PrinterRoute, printers_for
 
@@ -83,7 +83,7 @@ class Outcomes:
             data["replaced_pos_order_id"] = replaced
 
         def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, "done")
+            jobs.set_state(c, job.id, JobState.DONE)
             _hurry_the_line(c)
             c.execute(
                 "UPDATE orders SET pos_order_id = ? WHERE id = ?", (injected.pos_order_id, order.id)
@@ -104,7 +104,7 @@ class Outcomes:
             lambda c: jobs.set_state(
                 c,
                 job.id,
-                "queued",
+                JobState.QUEUED,
                 error=err.reason,
                 next_attempt_at=time.time() + err.check_after,
             ),
@@ -119,7 +119,7 @@ class Outcomes:
 
         def _write(c: sqlite3.Connection) -> None:
             jobs.set_state(
-                c, job.id, "queued", error=err.reason, next_attempt_at=time.time() + delay
+                c, job.id, JobState.QUEUED, error=err.reason, next_attempt_at=time.time() + delay
             )
             jobs.settle_attempts(c, job, counted=True)
             if first:
@@ -148,7 +148,7 @@ class Outcomes:
         kitchen = list(printers_for(self.routes, "kitchen", order.brand))
 
         def _write(c: sqlite3.Connection) -> None:
-            jobs.set_state(c, job.id, "failed", error=err.reason)
+            jobs.set_state(c, job.id, JobState.FAILED, error=err.reason)
             data = _pos_error(
                 err.reason, err.unlinked, will_retry=False, manual=True, operation="inject"
             )
@@ -183,7 +183,9 @@ class Outcomes:
 
         def _write(c: sqlite3.Connection) -> None:
             reason = error.reason if error is not None else None
-            jobs.set_state(c, job.id, "done" if error is None else "failed", error=reason)
+            jobs.set_state(
+                c, job.id, JobState.DONE if error is None else JobState.FAILED, error=reason
+            )
             if voided:
                 c.execute("UPDATE orders SET pos_order_id = NULL WHERE id = ?", (order.id,))
             for revision, found in settled:
@@ -203,7 +205,7 @@ class Outcomes:
         await self.db.write(_write, Durability.FULL)
         self.on_events()
 
-    async def ended(self, job: Job, state: str, why: str) -> None:
+    async def ended(self, job: Job, state: JobState, why: str) -> None:
         """A job with nothing left to do (order gone, already in the POS, injection off)."""
         log.info("pos: %s of %s not carried out: %s", job.kind, job.order_id, why)
         await self.db.write(

@@ -8,14 +8,14 @@ from typing import Any
 
 from drivers.errors import DriverError
 from edge import jobs, outbox
-from edge.jobs import Job
+from edge.jobs import Job, JobState
 from edge.printing.failures import FailureKind
 
 
 def _live(conn: sqlite3.Connection, job: Job) -> bool:
     """Still queued or running: not cancelled (its order was) while the worker held it."""
     row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job.id,)).fetchone()
-    return row is not None and row[0] in ("queued", "running")
+    return row is not None and row[0] in (JobState.QUEUED, JobState.RUNNING)
 
 
 def held(
@@ -25,7 +25,7 @@ def held(
     if not _live(conn, job):
         return False
     first = job.last_error != fault
-    jobs.set_state(conn, job.id, "queued", error=fault, next_attempt_at=until)
+    jobs.set_state(conn, job.id, JobState.QUEUED, error=fault, next_attempt_at=until)
     if first:
         outbox.add_event(
             conn,
@@ -51,7 +51,12 @@ def retried(
     if not _live(conn, job):
         return
     jobs.set_state(
-        conn, job.id, "queued", error=detail, next_attempt_at=time.time() + delay, reprint=reprint
+        conn,
+        job.id,
+        JobState.QUEUED,
+        error=detail,
+        next_attempt_at=time.time() + delay,
+        reprint=reprint,
     )
     jobs.settle_attempts(conn, job, counted=True)
     outbox.add_event(
@@ -121,7 +126,7 @@ def failed(
 ) -> None:
     """Jobs that can never print (unprintable): `print.failed` with `will_retry: false`."""
     for job in batch:
-        finished(conn, job, printer, "failed", error=error, reason=reason)
+        finished(conn, job, printer, JobState.FAILED, error=error, reason=reason)
 
 
 def requeued(conn: sqlite3.Connection, job: Job) -> None:
@@ -132,7 +137,7 @@ def requeued(conn: sqlite3.Connection, job: Job) -> None:
     """
     row = conn.execute("SELECT status FROM orders WHERE id = ?", (job.order_id,)).fetchone()
     cancelled = row is not None and row[0] == "cancelled" and job.ticket != "cancellation"
-    jobs.set_state(conn, job.id, "cancelled" if cancelled else "queued")
+    jobs.set_state(conn, job.id, JobState.CANCELLED if cancelled else JobState.QUEUED)
     jobs.settle_attempts(conn, job, counted=False)
 
 
@@ -140,7 +145,7 @@ def finished(
     conn: sqlite3.Connection,
     job: Job,
     printer: str,
-    state: str,
+    state: JobState,
     *,
     error: str | None = None,
     reason: FailureKind | None = None,

@@ -79,6 +79,7 @@ async def test_finished_orders_are_pruned_after_retention_never_ones_with_work_l
 ) -> None:
     from edge import jobs
     from edge.housekeeping import ORDER_RETENTION_S
+    from edge.jobs import JobState
 
     async with Database(tmp_path / "edge.db") as db:
         old = time.time() - ORDER_RETENTION_S - 86400
@@ -97,7 +98,7 @@ async def test_finished_orders_are_pruned_after_retention_never_ones_with_work_l
                 job = jobs.add_print_job(
                     conn, printer="kitchen", ticket="kitchen", order_id=order_id, revision=1
                 )
-                jobs.set_state(conn, job, state)
+                jobs.set_state(conn, job, JobState(state))
 
         await db.write(fill)
         await Housekeeping(db, retention_s=3600, retention_max=1000).maintain()

@@ -16,6 +16,7 @@ from edge import jobs, outbox
 from edge.db import Database
 from edge.db.database import in_transaction
 from edge.db.migrations import migrate
+from edge.jobs import JobState
 from edge.orders.intake import Intake, Lifecycle, apply_order
 from edge.orders.model import Order
 from edge.orders.routing import PrinterRoute
@@ -676,9 +677,9 @@ def test_recover_interrupted_requeues_running_print_job_as_reprint(
 ) -> None:
     receive(conn, load_order("ubereats_delivery"))
     [job] = jobs.order_jobs(conn, "ord_ue_0001")
-    jobs.set_state(conn, job.id, "running", count_attempt=True)
+    jobs.start_attempt(conn, job.id)
     done = jobs.add_print_job(conn, printer="kitchen", ticket="test", order_id=None, revision=None)
-    jobs.set_state(conn, done, "done")
+    jobs.set_state(conn, done, JobState.DONE)
 
     interrupted = tx(conn, jobs.recover_interrupted)
     assert [j.id for j in interrupted] == [job.id]
@@ -697,7 +698,7 @@ def test_recover_interrupted_cancels_a_running_ticket_of_an_order_cancelled_mean
 ) -> None:
     receive(conn, load_order("ubereats_delivery"))
     [job] = jobs.order_jobs(conn, "ord_ue_0001")
-    jobs.set_state(conn, job.id, "running", count_attempt=True)
+    jobs.start_attempt(conn, job.id)
     receive(conn, load_order("ubereats_delivery", revision=2, status="cancelled"))
 
     tx(conn, jobs.recover_interrupted)
