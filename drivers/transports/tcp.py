@@ -1,37 +1,17 @@
-"""Raw TCP (port 9100) printers over asyncio streams, with a deadline on every operation."""
+"""Raw TCP (port 9100) printers: a stream socket (drivers.transports.stream) to HOST:PORT."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import socket
-import struct
-import termios
+from typing import Any
 from urllib.parse import urlsplit
 
-from drivers.errors import (
-    ConnectionLostError,
-    DeviceUnavailableError,
-    UnsupportedTransportError,
-    WriteTimeoutError,
-)
-from drivers.transports.base import PrinterTransport
-
-# How often a blocked write looks whether the kernel took more bytes (asyncio says nothing
-# until its buffer is empty): a stall is seen at most this much after `write_timeout`.
-_PROGRESS_CHECK_S = 0.25
-# The first look whether the printer acknowledged everything comes this soon (on a LAN an
-# ACK takes about a millisecond), then less and less often.
-_ACK_POLL_MIN_S = 0.002
+from drivers.errors import DriverError, UnsupportedTransportError
+from drivers.transports.stream import SocketStreamTransport
 
 
-def _unacknowledged(fd: int) -> int:
-    """Bytes written on the socket that the peer has not acknowledged (SIOCOUTQ)."""
-    buf = fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4)
-    return int(struct.unpack("i", buf)[0])
-
-
-class TcpTransport(PrinterTransport):
+class TcpTransport(SocketStreamTransport):
     """`tcp://HOST[:PORT]`; one connection, owned by one task."""
 
     def __init__(self, uri: str, *, connect_timeout: float = 5.0, write_timeout: float = 10.0):
@@ -46,170 +26,58 @@ class TcpTransport(PrinterTransport):
             raise UnsupportedTransportError(f"{uri}: not a valid host and port: {err}") from err
         self.host = parts.hostname
         self.port = port or 9100
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
 
     @property
-    def is_open(self) -> bool:
-        reader, writer = self._reader, self._writer
-        # A printer that closed its end (FIN) leaves our side writable: it counts as gone.
-        return (
-            reader is not None
-            and writer is not None
-            and not writer.is_closing()
-            and not reader.at_eof()
-            and reader.exception() is None
-        )
+    def peer(self) -> str:
+        return f"{self.host}:{self.port}"
 
-    async def open(self) -> None:
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        except TimeoutError as err:
-            raise DeviceUnavailableError(
-                f"{self.host}:{self.port} did not answer within {self.connect_timeout:g} s"
-            ) from err
-        except OSError as err:
-            raise DeviceUnavailableError(f"{self.host}:{self.port}: {err.strerror or err}") from err
-        except ValueError as err:  # UnicodeError from the resolver, a NUL in the host
-            raise UnsupportedTransportError(f"{self.host}: not a valid host name: {err}") from err
-        # A new connection is a new byte stream: no late answer from an older one comes on it.
-        self.unanswered = 0
-        sock = self._writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # A stopped printer (paper out) stops reading: a small send buffer makes our
-            # write deadline notice it instead of parking a whole ticket in the kernel.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-        # For the same reason drain() must wait until asyncio's own buffer is empty: with
-        # its default 64 KiB high-water mark a ticket "sent" in time may still sit in it.
-        self._writer.transport.set_write_buffer_limits(high=0)
-
-    async def write(self, data: bytes) -> None:
-        writer = self._writer
-        if writer is None or writer.is_closing():
-            raise ConnectionLostError("not connected")
-        writer.write(data)
-        try:
-            drained = await _drain(writer, self.write_timeout)
-        except OSError as err:  # a socket's ETIMEDOUT (a TimeoutError) too: the line is gone
-            sent = self._sent(writer, data)
-            self._abort()
-            raise ConnectionLostError(f"connection lost: {err}", sent) from err
-        if not drained:
-            sent = self._sent(writer, data)
-            self._abort()
-            raise WriteTimeoutError(
-                f"printer took no data for {self.write_timeout:g} s, after {sent} of "
-                f"{len(data)} bytes",
-                sent,
-            )
-
-    async def wait_taken(self) -> None:
-        """Until the printer acknowledged every byte (TCP ACK: the data is in its buffer).
-
-        A printer that stalled with room left in its receive window still acknowledges; one
-        whose window is full does not, and the wait ends in WriteTimeoutError.
-        """
-        writer = self._writer
-        sock = writer.get_extra_info("socket") if writer is not None else None
-        if writer is None or sock is None:
-            raise ConnectionLostError("not connected")
+    async def _connect(self) -> socket.socket:
+        """Each address the resolver gives, in turn, as asyncio.open_connection tries them."""
+        if "\0" in self.host:  # getaddrinfo would cut the name there and look up another
+            raise ValueError("embedded null character")
         loop = asyncio.get_running_loop()
-        least: int | None = None
-        progress_at = loop.time()
-        pause = _ACK_POLL_MIN_S
-        while True:
+        addresses = _literal(self.host, self.port) or await loop.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM
+        )
+        if not addresses:
+            raise OSError("getaddrinfo() returned empty list")
+        errors: list[OSError] = []
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
             try:
-                pending = _unacknowledged(sock.fileno())
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
             except OSError as err:
-                self._abort()
-                raise ConnectionLostError(f"connection lost: {err}", least or 0) from err
-            if pending == 0:
-                return
-            now = loop.time()
-            if least is None or pending < least:
-                least, progress_at = pending, now
-            elif now - progress_at >= self.write_timeout:
-                self._abort()
-                raise WriteTimeoutError(
-                    f"printer acknowledged nothing for {self.write_timeout:g} s, "
-                    f"{pending} bytes unacknowledged",
-                    pending,
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, _PROGRESS_CHECK_S)
+                sock.close()
+                errors.append(err)
+            except BaseException:
+                sock.close()
+                raise
+            else:
+                return sock
+        if len({str(err) for err in errors}) == 1:
+            raise errors[0]
+        raise OSError(f"Multiple exceptions: {', '.join(str(err) for err in errors)}")
 
-    @staticmethod
-    def _sent(writer: asyncio.StreamWriter, data: bytes) -> int:
-        """Bytes of `data` the kernel took: what asyncio still holds is dropped by an abort."""
-        return max(len(data) - writer.transport.get_write_buffer_size(), 0)
+    def _unreachable(self, err: OSError | ValueError) -> DriverError:
+        if isinstance(err, OSError):
+            return super()._unreachable(err)
+        return UnsupportedTransportError(f"{self.host}: not a valid host name: {err}")
 
-    async def read(self, n: int, timeout: float) -> bytes:
-        reader = self._reader
-        if reader is None:
-            raise ConnectionLostError("not connected")
+    def _tune(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super()._tune(sock)
+
+
+_AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+
+
+def _literal(host: str, port: int) -> list[_AddrInfo]:
+    """An IP address as getaddrinfo would give it, without its trip to a thread (as asyncio)."""
+    for family, address in ((socket.AF_INET, (host, port)), (socket.AF_INET6, (host, port, 0, 0))):
         try:
-            # timeout 0 still returns what is already buffered: read() does not suspend then.
-            async with asyncio.timeout(max(timeout, 0.0)) as deadline:
-                data = await reader.read(n)
-        except TimeoutError as err:
-            if deadline.expired():
-                return b""
-            # The socket's own ETIMEDOUT (keepalive, retransmissions): the connection is dead.
-            self._abort()
-            raise ConnectionLostError(f"connection lost: {err}") from err
-        except OSError as err:
-            self._abort()
-            raise ConnectionLostError(f"connection lost: {err}") from err
-        if not data:
-            self._abort()
-            raise ConnectionLostError("printer closed the connection")
-        return data
-
-    def _abort(self) -> None:
-        """Drop a connection the printer stopped serving, and the bytes asyncio still holds.
-
-        What the kernel already took is not dropped: it still goes out after the close
-        (FIN, not RST), which is why `sent` counts it.
-        """
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.transport.abort()
-
-    async def close(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is None:
-            return
-        writer.close()
-        try:
-            async with asyncio.timeout(1.0):
-                await writer.wait_closed()
-        except (TimeoutError, OSError):
-            writer.transport.abort()
-
-
-async def _drain(writer: asyncio.StreamWriter, timeout: float) -> bool:
-    """Wait until asyncio handed its buffer to the kernel; False after `timeout` s without progress.
-
-    Raises OSError when the connection fails meanwhile.
-    """
-    loop = asyncio.get_running_loop()
-    buffered = writer.transport.get_write_buffer_size()
-    progress_at = loop.time()
-    while True:
-        check_at = min(progress_at + timeout, loop.time() + _PROGRESS_CHECK_S)
-        try:
-            async with asyncio.timeout_at(check_at) as check:
-                await writer.drain()
-        except TimeoutError:
-            if not check.expired():
-                raise  # the socket's own ETIMEDOUT
-        else:
-            return True
-        now = loop.time()
-        left = writer.transport.get_write_buffer_size()
-        if left < buffered:
-            buffered, progress_at = left, now
-        elif now >= progress_at + timeout:
-            return False
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)]
+    return []

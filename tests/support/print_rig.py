@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from edge.db import Database, Durability
 from edge.orders.intake import Lifecycle, apply_order
@@ -28,6 +28,8 @@ from edge.orders.routing import PrinterRoute
 from edge.printing.link import TransportFactory
 from edge.printing.render import PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,14 @@ class PrintRig:
         """Wait until `done(events)` holds, looked at after every database write."""
         return await self._wait(self.events, done, timeout, "events")
 
-    async def _wait(self, read: Any, done: Any, timeout: float, what: str) -> Any:
-        seen: Any = None
+    async def _wait(
+        self,
+        read: Callable[[], Awaitable[T]],
+        done: Callable[[T], bool],
+        timeout: float,
+        what: str,
+    ) -> T:
+        seen: T | None = None
         try:
             async with asyncio.timeout(timeout):
                 while True:
