@@ -2,8 +2,8 @@
 
 from drivers.emulator._output import RecordedJob
 from drivers.emulator._wire import Faults
-from drivers.emulator.decode import DecodedJob, Line, Segment, Style, decode_job
-from drivers.emulator.render import render_png
+from drivers.emulator.decode import DecodedJob, Line, Raster, Segment, Style, decode_job
+from drivers.emulator.render import render_png, ticket_png, ticket_text
 from drivers.emulator.server import PrinterEmulator, StatusMode
 
 __all__ = [
@@ -11,10 +11,13 @@ __all__ = [
     "Faults",
     "Line",
     "PrinterEmulator",
+    "Raster",
     "RecordedJob",
     "Segment",
     "StatusMode",
     "Style",
     "decode_job",
     "render_png",
+    "ticket_png",
+    "ticket_text",
 ]

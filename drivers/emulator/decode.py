@@ -65,13 +65,26 @@ class Segment:
     style: Style
 
 
+@dataclass(frozen=True)
+class Raster:
+    """A raster image (`GS v 0`) as the printer got it: rows of `width_bytes`, 1 = a dot."""
+
+    width_bytes: int
+    height: int
+    data: bytes
+    double_width: bool = False
+    double_height: bool = False
+
+
 @dataclass
 class Line:
-    """One printed line; a style flag is set when any visible segment has it."""
+    """One printed line; a style flag is set when any visible segment has it. A raster image
+    is a line of its own: its placeholder text, and the `image`."""
 
     segments: list[Segment] = field(default_factory=list)
     align: Align = "left"
     end_style: Style = field(default_factory=Style)
+    image: Raster | None = None
 
     @property
     def text(self) -> str:
@@ -259,8 +272,9 @@ class _Decoder:
             case "B":
                 self.style = replace(self.style, inverse=bool(args[0] & 1))
             case "v":
-                width, height = (args[2] | args[3] << 8) * 8, args[4] | args[5] << 8
-                self._placeholder(f"[image {width}x{height}]")
+                width, height = args[2] | args[3] << 8, args[4] | args[5] << 8
+                image = Raster(width, height, args[6:], bool(args[1] & 1), bool(args[1] & 2))
+                self._placeholder(f"[image {width * 8}x{height}]", image)
             case "k":
                 data = args[1:-1] if args[0] <= 6 else args[2:]
                 self._placeholder(f"[barcode {data.decode('ascii', errors='replace')}]")
@@ -269,11 +283,12 @@ class _Decoder:
             case _:
                 pass
 
-    def _placeholder(self, text: str) -> None:
+    def _placeholder(self, text: str, image: Raster | None = None) -> None:
         if self.segments:
             self._end_line()
         self._add(text)
         self._end_line()
+        self.job.lines[-1].image = image
 
 
 def decode_job(data: bytes) -> DecodedJob:

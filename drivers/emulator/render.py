@@ -1,19 +1,22 @@
-"""Draw a decoded job as a receipt image."""
+"""Draw a decoded job as a receipt image: a PNG file (the emulator's preview), or PNG bytes at
+a printer's print width (what a Star CloudPRNT printer fetches instead of ESC/POS)."""
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from drivers.emulator.decode import DecodedJob, Line, Segment, Style
+from drivers.emulator.decode import DecodedJob, Line, Raster, Segment, Style, decode_job
 
 CELL_W, CELL_H = 12, 24  # font A on an 80 mm printer: 48 columns in 576 dots
 MARGIN = 12  # top and bottom; the paper is exactly the print width
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _FONT_SIZE = 20  # DejaVu Sans Mono advances 0.6 em: 12 px
 _MAX_LINES = 2000  # a runaway job must not need gigabytes of image
+_MAX_HEIGHT = _MAX_LINES * CELL_H  # nor does a job of tall images
 
 _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -79,6 +82,25 @@ def _render_row(row: list[Segment], line: Line, width_px: int) -> Image.Image:
     return image
 
 
+def _render_image(raster: Raster, align: str, width_px: int) -> Image.Image | None:
+    """A `GS v 0` image as printed: its dots black, cut to the paper, aligned as `ESC a` says."""
+    height = min(raster.height, _MAX_HEIGHT)
+    if raster.width_bytes == 0 or height == 0:
+        return None
+    rows = raster.data[: raster.width_bytes * height]
+    dots = Image.frombytes("1", (raster.width_bytes * 8, height), rows)
+    dots = dots.crop((0, 0, min(dots.width, width_px), height))  # past the paper: not printed
+    image = ImageChops.invert(dots.convert("L"))  # a set bit prints: black
+    if raster.double_width or raster.double_height:
+        size = (image.width * (1 + raster.double_width), height * (1 + raster.double_height))
+        image = image.resize(size, Image.Resampling.NEAREST)
+        image = image.crop((0, 0, min(image.width, width_px), min(image.height, _MAX_HEIGHT)))
+    strip = Image.new("L", (width_px, image.height), 255)
+    free = width_px - image.width
+    strip.paste(image, ({"center": free // 2, "right": free}.get(align, 0), 0))
+    return strip
+
+
 def _dashes(width_px: int) -> Image.Image:
     image = Image.new("L", (width_px, CELL_H), 255)
     draw = ImageDraw.Draw(image)
@@ -87,21 +109,64 @@ def _dashes(width_px: int) -> Image.Image:
     return image
 
 
-def render_png(job: DecodedJob, path: Path, *, width_chars: int = 48) -> None:
-    """Write the job as a PNG receipt: monospace, styles applied, a dashed line at each cut."""
+def _strips(job: DecodedJob, width_chars: int) -> list[Image.Image]:
     width_px = width_chars * CELL_W
     strips: list[Image.Image] = []
-    for index, line in enumerate(job.lines[:_MAX_LINES]):
-        strips += [_dashes(width_px) for _ in range(job.cuts.count(index))]
-        strips += [_render_row(row, line, width_px) for row in _wrap(line, width_chars)]
-    if len(job.lines) > _MAX_LINES:
-        more = Line([Segment(f"[{len(job.lines) - _MAX_LINES} more lines]", Style())])
-        strips.append(_render_row(more.segments, more, width_px))
+    height = 0
+    for index, line in enumerate(job.lines):
+        if index >= _MAX_LINES or height >= _MAX_HEIGHT:
+            more = Line([Segment(f"[{len(job.lines) - index} more lines]", Style())])
+            strips.append(_render_row(more.segments, more, width_px))
+            return strips
+        added = [_dashes(width_px) for _ in range(job.cuts.count(index))]
+        if line.image is None:
+            added += [_render_row(row, line, width_px) for row in _wrap(line, width_chars)]
+        elif (image := _render_image(line.image, line.align, width_px)) is not None:
+            added.append(image)
+        strips += added
+        height += sum(strip.height for strip in added)
     strips += [_dashes(width_px) for _ in range(job.cuts.count(len(job.lines)))]
+    return strips
+
+
+def _paper(job: DecodedJob, width_chars: int) -> Image.Image:
+    """The whole receipt: the job's rows one below the other, between margins."""
+    strips = _strips(job, width_chars)
     height = sum(strip.height for strip in strips) + 2 * MARGIN
-    paper = Image.new("L", (width_px, height), 255)
+    paper = Image.new("L", (width_chars * CELL_W, height), 255)
     y = MARGIN
     for strip in strips:
         paper.paste(strip, (0, y))
         y += strip.height
-    paper.save(path, format="PNG")
+    return paper
+
+
+def render_png(job: DecodedJob, path: Path, *, width_chars: int = 48) -> None:
+    """Write the job as a PNG receipt: monospace, styles applied, raster images drawn, a
+    dashed line at each cut."""
+    _paper(job, width_chars).save(path, format="PNG")
+
+
+def ticket_png(raw: bytes, *, width_chars: int, width_dots: int | None = None) -> bytes:
+    """A job's ESC/POS bytes as a 1-bit PNG ticket, `width_dots` wide when given (the print
+    width: a narrower drawing is centred on it, a wider one scaled down to it). Pure: no I/O."""
+    paper = _paper(decode_job(raw), width_chars)
+    if width_dots is not None and width_dots != paper.width:
+        if width_dots < 1:
+            raise ValueError(f"a ticket is at least 1 dot wide, not {width_dots}")
+        if width_dots < paper.width:
+            height = max(round(paper.height * width_dots / paper.width), 1)
+            paper = paper.resize((width_dots, height), Image.Resampling.LANCZOS)
+        else:
+            wider = Image.new("L", (width_dots, paper.height), 255)
+            wider.paste(paper, ((width_dots - paper.width) // 2, 0))
+            paper = wider
+    dots = paper.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    dots.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def ticket_text(raw: bytes) -> str:
+    """A job's ESC/POS bytes as the plain text it prints (images as "[image WxH]")."""
+    return decode_job(raw).text

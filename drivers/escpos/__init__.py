@@ -1,4 +1,5 @@
-"""ESC/POS: a printer-independent ticket document, its encoding to bytes, and printer status."""
+"""ESC/POS: a printer-independent ticket document, its encoding to bytes (lines no code page
+holds drawn as images, with the fonts found on this machine), and printer status."""
 
 from .codepages import (
     CODEPAGES,
@@ -17,6 +18,7 @@ from .drawer import (
     realtime_kick_command,
 )
 from .encoder import encode, encode_report
+from .fonts import FontChoice, FontLibrary, Script, font_report, preload_fonts
 from .status import (
     STATUS_ERROR_CAUSE,
     STATUS_OFFLINE_CAUSE,
@@ -44,21 +46,26 @@ __all__ = [
     "Cut",
     "Fault",
     "Feed",
+    "FontChoice",
+    "FontLibrary",
     "Paper",
     "PrinterStatus",
     "Rule",
+    "Script",
     "StatusByteError",
     "Text",
     "UnsupportedEncodingError",
     "drawer_open_from_status",
     "encode",
     "encode_report",
+    "font_report",
     "kick_command",
     "normalize_encoding",
     "open_drawer",
     "parse_offline_cause",
     "parse_paper",
     "parse_printer",
+    "preload_fonts",
     "realtime_kick_command",
     "select_codepage",
     "transliterate",

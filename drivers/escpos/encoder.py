@@ -2,20 +2,25 @@
 
 Only `escpos.constants` is used: its `Dummy` printer would pull in Pillow, qrcode and barcode
 (about 15 MB resident in the daemon) and re-sends size commands three times; text bytes are
-written here in the printer's forced code page.
+written here in the printer's forced code page. A line with characters the code page lacks
+and a font has (Chinese, Arabic, Thai...) is drawn as an image instead (`raster`, which
+imports Pillow only when a ticket first needs it); every other line stays text.
 """
 
 from __future__ import annotations
 
 import logging
 import textwrap
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import ParamSpec
 
 from escpos.constants import HW_INIT, PAPER_FULL_CUT, TXT_SIZE, TXT_STYLE
 
 from .codepages import DEFAULT_ENCODING, normalize_encoding, select_codepage, transliterate_report
 from .document import Align, Block, Columns, Cut, Feed, Rule, Text
+from .fonts import Face, FontLibrary, default_library
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +28,8 @@ log = logging.getLogger(__name__)
 _FEED_TO_CUTTER = b"\x1bd\x06"
 
 MIN_WIDTH = 8
+
+_P = ParamSpec("_P")
 
 
 def encode(blocks: Sequence[Block], *, width: int = 48, encoding: str = DEFAULT_ENCODING) -> bytes:
@@ -36,12 +43,17 @@ def encode(blocks: Sequence[Block], *, width: int = 48, encoding: str = DEFAULT_
 
 
 def encode_report(
-    blocks: Sequence[Block], *, width: int = 48, encoding: str = DEFAULT_ENCODING
+    blocks: Sequence[Block],
+    *,
+    width: int = 48,
+    encoding: str = DEFAULT_ENCODING,
+    fonts: FontLibrary | None = None,
 ) -> tuple[bytes, list[str]]:
-    """The job `encode` builds, and the distinct characters that were printed as "?"."""
+    """The job `encode` builds, and the distinct characters that were printed as "?";
+    `fonts` draws what the code page lacks (default: this machine's fonts)."""
     if width < MIN_WIDTH:
         raise ValueError(f"a printer is at least {MIN_WIDTH} columns wide, not {width}")
-    job = _Job(width, normalize_encoding(encoding))
+    job = _Job(width, normalize_encoding(encoding), fonts)
     for block in blocks:
         job.add(block)
     return job.output(), job.unprintable()
@@ -50,9 +62,10 @@ def encode_report(
 class _Job:
     """Renders blocks into one job's bytes."""
 
-    def __init__(self, width: int, encoding: str) -> None:
+    def __init__(self, width: int, encoding: str, fonts: FontLibrary | None = None) -> None:
         self._width = width
         self._encoding = encoding
+        self._fonts = fonts
         self._unprintable: dict[str, None] = {}
         # ESC @ resets the code page: it is announced right after, before any text.
         self._out = bytearray(HW_INIT + select_codepage(encoding))
@@ -79,11 +92,54 @@ class _Job:
                 self._out += _FEED_TO_CUTTER + PAPER_FULL_CUT
 
     def _add_text(self, block: Text) -> None:
+        if self._drawable(block.text) is not None:
+            self._add_text_drawn(block)
+            return
         columns = self._width // 2 if block.double_width else self._width
         hang = " " * min(block.hanging_indent, columns // 2)
         lines: list[str] = []
         for paragraph in self._spell(block.text).split("\n"):
             lines += _wrap(paragraph, columns, hang) or [""]
+        self._text_lines(block, lines)
+
+    def _add_text_drawn(self, block: Text) -> None:
+        """Paragraph by paragraph: as images those with characters only a font has."""
+        from . import raster
+
+        columns = self._width // 2 if block.double_width else self._width
+        hang = " " * min(block.hanging_indent, columns // 2)
+        style = raster.LineStyle(
+            bold=block.bold,
+            double_width=block.double_width,
+            double_height=block.double_height,
+            inverse=block.inverse,
+            underline=block.underline,
+            align=block.align,
+        )
+        lines: list[str] = []
+        for paragraph in block.text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            face = self._drawable(paragraph)
+            drawn = None
+            if face is not None:
+                drawn = _draw(
+                    raster.text_lines,
+                    paragraph,
+                    face,
+                    width=self._width,
+                    style=style,
+                    hanging_indent=len(hang),
+                )
+            if drawn is None:
+                lines += _wrap(self._spell(paragraph), columns, hang) or [""]
+                continue
+            self._text_lines(block, lines)
+            lines = []
+            self._images(*drawn)
+        self._text_lines(block, lines)
+
+    def _text_lines(self, block: Text, lines: list[str]) -> None:
+        if not lines:
+            return
         with self._styled(
             bold=block.bold,
             double_height=block.double_height,
@@ -96,6 +152,22 @@ class _Job:
                 self._line(line)
 
     def _add_columns(self, block: Columns) -> None:
+        face = self._drawable(f"{block.left} {block.right}")
+        if face is not None:
+            from . import raster
+
+            drawn = _draw(
+                raster.columns_lines,
+                block.left,
+                block.right,
+                face,
+                width=self._width,
+                style=raster.LineStyle(bold=block.bold, double_height=block.double_height),
+                hanging_indent=block.hanging_indent,
+            )
+            if drawn is not None:
+                self._images(*drawn)
+                return
         width = self._width
         left = " ".join(self._spell(block.left).split("\n"))
         right = " ".join(self._spell(block.right).split("\n"))
@@ -111,6 +183,23 @@ class _Job:
         with self._styled(bold=block.bold, double_height=block.double_height):
             for line in lines:
                 self._line(line)
+
+    def _drawable(self, text: str) -> Face | None:
+        """The face to draw `text` with, when the code page lacks some of its letters or digits
+        and a font has them; None to print it as text. A symbol or an emoji alone does not make
+        a line an image (it prints "?"): images are for the words and numbers."""
+        _, unprintable = transliterate_report(text, self._encoding)
+        letters = [char for char in unprintable if unicodedata.category(char)[0] in "LN"]
+        if not letters:
+            return None
+        fonts = self._fonts or default_library()
+        needed = [char for char in letters if fonts.can_draw(char)]
+        return fonts.face_for(text, needed) if needed else None
+
+    def _images(self, images: list[bytes], missing: list[str]) -> None:
+        for image in images:
+            self._out += image
+        self._unprintable.update(dict.fromkeys(missing))
 
     def _spell(self, text: str) -> str:
         spelled, unprintable = transliterate_report(text, self._encoding)
@@ -156,6 +245,17 @@ class _Job:
         self._out += on
         yield
         self._out += off
+
+
+def _draw(
+    draw: Callable[_P, tuple[list[bytes], list[str]]], *args: _P.args, **kwargs: _P.kwargs
+) -> tuple[list[bytes], list[str]] | None:
+    """Lines drawn by `raster`, or None (printed as text) when the font engine fails."""
+    try:
+        return draw(*args, **kwargs)
+    except (RuntimeError, OSError, ValueError) as err:
+        log.warning("text printed with '?' instead of drawn: %s: %s", type(err).__name__, err)
+        return None
 
 
 def _wrap(text: str, width: int, hang: str = "") -> list[str]:
