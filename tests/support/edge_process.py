@@ -33,11 +33,16 @@ def write_config(
     release_lead_min: int = 30,
     cloud: dict[str, Any] | None = None,
     database: dict[str, Any] | None = None,
+    mdns: dict[str, Any] | str | None = None,
 ) -> Path:
     """An edge.toml with test-sized timings (fast reconnects and retries).
 
-    The database is `edge.db` beside the config unless `database` says otherwise.
+    The database is `edge.db` beside the config unless `database` says otherwise. The daemon
+    does not announce itself by mDNS unless `mdns` (its settings, or the table's TOML text)
+    says so: tests stay off the LAN.
     """
+    if mdns is None:
+        mdns = {"advertise": False}
     db_settings = {"path": path.parent / "edge.db", **(database or {})}
     lines = [
         "[store]",
@@ -53,6 +58,9 @@ def write_config(
         "",
         "[log]",
         'level = "debug"',
+        "",
+        "[mdns]",
+        *([mdns] if isinstance(mdns, str) else [f"{k} = {toml_value(v)}" for k, v in mdns.items()]),
     ]
     if broker_url:
         settings = {
