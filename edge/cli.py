@@ -143,13 +143,30 @@ def check_config(config_path: str | None, as_json: bool) -> None:
         connector_for(config.pos)
     except PosError as err:
         fail(as_json, f"{path}: [pos]: {err}")
-    emit(
-        as_json,
-        {"ok": True, "file": str(path), "store": config.store.id, "printers": len(config.printers)},
-        lambda: click.echo(
+    from edge.config.serviceable import unserviceable
+
+    # What this box cannot offer (Bluetooth without BlueZ, a missing font) is a warning: the
+    # daemon still starts and serves every other printer (CONTRACT §1).
+    warnings = unserviceable(config)
+
+    def human() -> None:
+        click.echo(
             f"{path}: OK (store {config.store.id}, {len(config.printers)} printer(s), "
             f"cloud {'on' if config.cloud else 'off'}, pos {config.pos.kind})"
-        ),
+        )
+        for warning in warnings:
+            click.secho(f"warning: {warning}", fg="yellow")
+
+    emit(
+        as_json,
+        {
+            "ok": True,
+            "file": str(path),
+            "store": config.store.id,
+            "printers": len(config.printers),
+            "warnings": [warning.as_dict() for warning in warnings],
+        },
+        human,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -12,6 +13,7 @@ from rich.table import Table
 from drivers.errors import DriverError
 from drivers.realtime import NoStatusAnswer, StatusByteError, query_status
 from drivers.transports import open_transport
+from drivers.transports.ble import release_kept_connections
 from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
 from edge.config import Config, PrinterConfig, find_config_path
 from edge.jobs import Job, JobState
@@ -34,9 +36,19 @@ def _daemon_status(config: Config, as_json: bool) -> dict[str, Any] | None:
     return result
 
 
+# A Star CloudPRNT printer is not reached by the box: it polls the daemon's server.
+CLOUDPRNT_NEEDS_DAEMON = (
+    "a CloudPRNT printer fetches its tickets from the daemon's server: start the daemon "
+    "(systemctl start store-edge) to print on it or see its status"
+)
+
+
 async def probe(printer: PrinterConfig) -> dict[str, Any]:
     """Connect to a printer directly and read its status (daemon stopped, or `doctor`)."""
     out: dict[str, Any] = {"name": printer.name, "uri": printer.uri, "source": "direct"}
+    if printer.scheme == "cloudprnt":
+        out.update(online=None, error=CLOUDPRNT_NEEDS_DAEMON)
+        return out
     try:
         async with open_transport(
             printer.uri,
@@ -63,6 +75,8 @@ async def probe(printer: PrinterConfig) -> dict[str, Any]:
             )
     except DriverError as err:
         out.update(online=False, error=str(err))
+    finally:
+        await release_kept_connections()  # a one-shot look: the printer is let go
     return out
 
 
@@ -159,6 +173,8 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
             fail(as_json, reply.get("error", {}).get("message", "print_test failed"), reply=reply)
         emit(as_json, reply, lambda: click.echo(f"test page queued on {name} (daemon)"))
         return
+    if p.scheme == "cloudprnt":
+        fail(as_json, f"{name}: {CLOUDPRNT_NEEDS_DAEMON}")
     settings = PrinterSettings(name=p.name, uri=p.uri, width=p.width, encoding=p.encoding)
     style = TicketStyle(config.store.locale, config.store.timezone, config.store.name)
     job = Job(0, "print", None, None, name, "test", 1, False, JobState.QUEUED, 0, 0.0, 0.0, None)
@@ -166,18 +182,21 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
 
     async def send() -> str | None:
         """Print unless the printer reports a fault (CONTRACT §7); the fault, or None."""
-        async with open_transport(
-            p.uri, connect_timeout=p.connect_timeout_s, write_timeout=p.write_timeout_s
-        ) as transport:
-            if transport.bidirectional:
-                try:
-                    status = await query_status(transport, p.status_timeout_s)
-                except (NoStatusAnswer, StatusByteError):
-                    pass  # a model that cannot tell: print blind, as the daemon does
-                else:
-                    if status.fault is not None:
-                        return status.fault
-            await transport.write(data)
+        try:
+            async with open_transport(
+                p.uri, connect_timeout=p.connect_timeout_s, write_timeout=p.write_timeout_s
+            ) as transport:
+                if transport.bidirectional:
+                    try:
+                        status = await query_status(transport, p.status_timeout_s)
+                    except (NoStatusAnswer, StatusByteError):
+                        pass  # a model that cannot tell: print blind, as the daemon does
+                    else:
+                        if status.fault is not None:
+                            return status.fault
+                await transport.write(data)
+        finally:
+            await release_kept_connections()  # a one-shot print: the printer is let go
         return None
 
     try:
@@ -193,44 +212,143 @@ def printer_test(name: str, config_path: str | None, as_json: bool) -> None:
     )
 
 
+_SOURCES = ("mdns", "sweep", "usb", "serial", "ble", "cloudprnt")
+
+
 @printers.command("discover")
 @_config_option
 @_json_option
-@click.option("--seconds", default=3.0, show_default=True, help="How long to listen.")
 @click.option(
-    "--interface", "interfaces", multiple=True, help="Only these addresses (default: all)."
+    "--seconds",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=600),
+    help="How long to listen for mDNS announcements.",
+)
+@click.option(
+    "--interface", "interfaces", multiple=True, help="mDNS: only these addresses (default: all)."
+)
+@click.option(
+    "--sweep",
+    "network",
+    metavar="CIDR",
+    default=None,
+    help="Also knock on the printer port of every address of this subnet (at most a /22), "
+    "e.g. 192.168.1.0/24, and ask each answer its ESC/POS status.",
+)
+@click.option(
+    "--port",
+    default=9100,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="The port the sweep knocks on.",
+)
+@click.option(
+    "--rate",
+    default=50.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=1000),
+    help="Sweep: new connections per second, at most.",
+)
+@click.option(
+    "--in-flight",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Sweep: connections open at once, at most.",
+)
+@click.option(
+    "--connect-timeout",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05, max=30),
+    help="Sweep: seconds an address has to accept the connection.",
+)
+@click.option(
+    "--ble-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=600),
+    help="How long to scan for Bluetooth LE printers.",
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice(_SOURCES),
+    help="Look only here (repeatable; default: everywhere; --sweep adds the sweep).",
 )
 def discover(
-    config_path: str | None, as_json: bool, seconds: float, interfaces: tuple[str, ...]
+    config_path: str | None,
+    as_json: bool,
+    seconds: float,
+    interfaces: tuple[str, ...],
+    network: str | None,
+    port: int,
+    rate: float,
+    in_flight: int,
+    connect_timeout: float,
+    ble_seconds: float,
+    only: tuple[str, ...],
 ) -> None:
-    """Find network printers advertising themselves with mDNS (zeroconf).
+    """Find printers: mDNS, a port sweep (--sweep), USB, serial ports, Bluetooth LE, and
+    CloudPRNT printers that polled the running daemon.
 
-    With a config (given, or found where `edge` looks), marks the printers already in it.
+    Prints each as a [[printers]] block ready to paste into edge.toml; those the config
+    (given, or found where `edge` looks) already has are marked and commented out.
     """
-    from edge.discovery import discover_printers
+    from edge.discover import Plan, Source, SourceState, candidates, discover, toml_report
+    from edge.discover.display import ProgressDisplay
+    from edge.discover.plan import source_runs
+    from edge.discover.sweep import SweepError, SweepSettings, sweep_hosts
 
-    known: dict[str, str] = {}
+    sources = {Source(s) for s in only} or set(Source)
+    hosts: list[str] = []
+    if network is not None:
+        try:
+            hosts = sweep_hosts(network)
+        except SweepError as err:
+            raise click.BadParameter(str(err), param_hint="--sweep") from err
+        sources.add(Source.SWEEP)
+    elif Source.SWEEP in sources and only:
+        raise click.BadParameter("the sweep needs a subnet: --sweep CIDR", param_hint="--only")
+    plan = Plan(
+        sources=frozenset(sources),
+        mdns_seconds=seconds,
+        mdns_interfaces=list(interfaces) or None,
+        sweep_hosts=hosts,
+        sweep=SweepSettings(
+            port=port, rate=rate, in_flight=in_flight, connect_timeout_s=connect_timeout
+        ),
+        ble_seconds=ble_seconds,
+    )
+    configured: list[tuple[str, str]] = []
     if config_path is not None or find_config_path().exists():
         # A new box has no config yet: discovering its printers must not need one.
-        known = {p.uri: p.name for p in load(config_path, as_json).printers}
-    try:
-        found = asyncio.run(discover_printers(seconds, list(interfaces) or None))
-    except OSError as err:
-        fail(as_json, f"cannot listen for mDNS announcements: {err}")
-    for f in found:
-        f["configured"] = known.get(f["uri"])
-
-    def human() -> None:
-        if not found:
-            click.echo("no printer answered (printers without mDNS must be configured by address)")
-            return
-        table = Table(title="Printers on the network")
-        for col in ("name", "uri", "service", "model", "configured as"):
-            table.add_column(col)
-        for f in found:
-            table.add_row(
-                f["name"], f["uri"], f["service"], f.get("model") or "", f["configured"] or ""
-            )
-        Console().print(table)
-
-    emit(as_json, found, human)
+        config = load(config_path, as_json)
+        configured = [(p.name, p.uri) for p in config.printers]
+        plan.control_socket = config.control_socket_path
+        reader = config.card_reader.uri if config.card_reader is not None else ""
+        if reader.startswith("serial://"):  # never offer the card reader's port as a printer
+            plan.serial_excluded = (urlsplit(reader).path,)
+    runs = source_runs(plan)
+    console = Console(stderr=True)
+    if as_json or not console.is_terminal:
+        result = asyncio.run(discover(runs))
+    else:
+        with ProgressDisplay(console, runs) as display:
+            result = asyncio.run(discover(runs, display))
+    notes = [
+        f"{p.source.display} {p.state}: {p.note}"
+        for p in result.sources.values()
+        if p.state in (SourceState.SKIPPED, SourceState.FAILED)
+    ]
+    if result.all_failed:
+        fail(as_json, "; ".join(notes))
+    found = candidates(result.found, configured)
+    if as_json:
+        for note in notes:
+            click.echo(note, err=True)
+        emit(as_json, [c.document() for c in found], lambda: None)
+    else:
+        click.echo(toml_report(found, notes))

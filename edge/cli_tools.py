@@ -164,6 +164,7 @@ def _check_clock() -> dict[str, Any]:
 async def _doctor(config: Config) -> list[dict[str, Any]]:
     from edge.cli_menu import menu_check
     from edge.cli_printers import probe
+    from edge.config.serviceable import Machine, font_summary, unserviceable
 
     checks = [_check_database(config), await _check_broker(config)]
     live: dict[str, Any] | None = None
@@ -195,7 +196,19 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         checks.append(check_line("daemon", None, str(err), "sudo edge doctor"))
         states = {}
     checks.insert(1, _check_storage(config, live))
+    machine = await asyncio.to_thread(Machine.probe)
+    cannot = {i.printer: i for i in unserviceable(config, machine) if i.printer is not None}
     for p in config.printers:
+        if (issue := cannot.get(p.name)) is not None:  # asking it would only fail the same way
+            checks.append(
+                check_line(
+                    f"printer {p.name}",
+                    False,
+                    f"{p.uri}: this box cannot serve it: {issue.reason}",
+                    issue.fix,
+                )
+            )
+            continue
         state = states.get(p.name)
         if state is None or state.get("online") is None:
             # The daemon has not talked to this printer yet (no job since it started): ask it.
@@ -218,6 +231,8 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
         checks.append(
             check_line("printers", False, "no printer configured", "add a [[printers]] table")
         )
+    fonts = font_summary(machine)
+    checks.append(check_line("fonts", fonts.ok, fonts.detail, fonts.fix))
     checks.append(await _check_pos(config))
     checks += menu_check(config)
     checks.append(_check_clock())

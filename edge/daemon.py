@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from drivers.escpos import preload_fonts
 from edge import __version__, jobs
+from edge.advertise import Advertiser
 from edge.cloud.inbound import Applied, InboundSettings
 from edge.cloud.link import BrokerSettings, CloudLink, Identity
 from edge.cloud.topics import Topics
+from edge.cloudprnt.service import service_for as cloudprnt_service
 from edge.commands import CommandContext, Reply, run_command
 from edge.config import CREDENTIAL_MQTT_PASSWORD, Config, read_secret
 from edge.control import ControlServer
@@ -114,6 +117,8 @@ class Daemon:
         self.style = TicketStyle(
             locale=config.store.locale, timezone=config.store.timezone, store_name=config.store.name
         )
+        # The LAN server Star CloudPRNT printers poll; their workers get its transports.
+        self.cloudprnt = cloudprnt_service(config)
         self.workers = {
             p.name: PrinterWorker(
                 PrinterSettings(
@@ -131,13 +136,19 @@ class Daemon:
                     fault_poll_s=p.fault_poll_s,
                     silent_after_s=p.silent_after_s,
                     backup=p.backup,
-                    batch_max_jobs=p.batch_max_jobs,
+                    # One CloudPRNT job is one ticket: its printer confirms each one.
+                    batch_max_jobs=1 if p.scheme == "cloudprnt" else p.batch_max_jobs,
                     failover_after_s=p.failover_after_s,
                 ),
                 self.db,
                 self.style,
                 self._events_added,
                 lambda name: self._wake_printers({name}),
+                transports=(
+                    self.cloudprnt.transport_factory
+                    if self.cloudprnt is not None and p.scheme == "cloudprnt"
+                    else None
+                ),
             )
             for p in config.printers
         }
@@ -240,6 +251,7 @@ class Daemon:
             },
             "pos": self._pos_snapshot(),
             "storage": self._storage_snapshot(),
+            **({"cloudprnt": self.cloudprnt.snapshot()} if self.cloudprnt is not None else {}),
         }
 
     def _pos_snapshot(self) -> dict[str, Any]:
@@ -327,6 +339,12 @@ class Daemon:
             # holding its place, rather than refusing to start and print what is held).
             storage = tg.create_task(self.storage.run(), name="storage")
             interrupted = await self.db.write_when_stored(jobs.recover_interrupted)
+            # The fonts for text no code page holds are found now, off the event loop, not
+            # at the first such ticket (edge doctor reports a missing one).
+            try:
+                await asyncio.to_thread(preload_fonts)
+            except Exception:  # such text then prints as "?"; never a reason not to start
+                log.exception("looking for fonts failed")
             for job in interrupted:
                 log.warning(
                     "job %d (%s %s) was interrupted; it will be retried",
@@ -387,6 +405,10 @@ class Daemon:
             ]
             if self.link is not None:
                 background.append(tg.create_task(self.link.run(), name="cloud-link"))
+            if self.cloudprnt is not None:  # a bind failure is logged and retried, never fatal
+                background.append(tg.create_task(self.cloudprnt.run(), name="cloudprnt"))
+            if self.config.mdns.advertise:  # never fatal: a failure is logged and retried
+                background.append(tg.create_task(Advertiser(self.config).run(), name="mdns"))
             await self.stopping.wait()
             await self._shutdown(tasks, background)
 
@@ -413,6 +435,10 @@ class Daemon:
             await asyncio.wait(printer_tasks, timeout=longest + 5.0)
             for task in printer_tasks:
                 task.cancel()
+        # BLE printers kept connected between batches are let go (phones, another box).
+        from drivers.transports.ble import release_kept_connections
+
+        await release_kept_connections()
         if self.link is not None:
             await self.link.say_goodbye()
         for task in background:

@@ -254,3 +254,12 @@ def shared_links() -> BleakLinks:
     if _shared is None:
         _shared = BleakLinks()
     return _shared
+
+
+async def close_shared_links() -> None:
+    """Disconnect the process's kept connections, if it made any (the daemon at shut-down, a
+    command line tool when done): a printer left connected serves no phone or other box."""
+    global _shared
+    links, _shared = _shared, None
+    if links is not None:
+        await links.aclose()

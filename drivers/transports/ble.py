@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -93,6 +94,14 @@ class _Session:
 _kept: weakref.WeakKeyDictionary[BleLink, _Session] = weakref.WeakKeyDictionary()
 # Printers that refused a long write with response: written one ATT packet at a time.
 _no_long_writes: weakref.WeakSet[BleLink] = weakref.WeakSet()
+
+
+async def release_kept_connections() -> None:
+    """Disconnect every BLE printer this process kept connected through bleak (at shut-down,
+    or at the end of a command line tool); nothing to do, and bleak not imported, otherwise."""
+    module = sys.modules.get("drivers.bluetooth.bleak_link")
+    if module is not None:
+        await module.close_shared_links()
 
 
 def _default_links() -> BleLinkFactory:

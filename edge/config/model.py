@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -18,7 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from edge.config.cloudprnt import CloudPrntConfig, cloudprnt_printer_problems
 from edge.config.locate import KeyPath
+from edge.config.mdns import MdnsConfig
 from edge.config.menu import MenuConfig
 from edge.config.pos import (
     PosConfig,
@@ -257,6 +259,10 @@ class OrdersConfig(_Section):
     )
 
 
+# A BLE printer is scanned for, connected and its services discovered before the first byte.
+BLE_CONNECT_TIMEOUT_S = 15.0
+
+
 class PrinterConfig(_Section):
     """One `[[printers]]` entry."""
 
@@ -289,7 +295,10 @@ class PrinterConfig(_Section):
     )
     cash_drawer: bool = Field(default=False, description="A drawer is wired to the kick port.")
     connect_timeout_s: float = Field(
-        default=5.0, gt=0, description="Extension. Deadline to open the transport."
+        default=5.0,
+        gt=0,
+        description="Extension. Deadline to open the transport (15 s by default for ble://: "
+        "a scan, a connection and the discovery of the printer's services).",
     )
     write_timeout_s: float = Field(
         default=10.0,
@@ -330,6 +339,17 @@ class PrinterConfig(_Section):
     @classmethod
     def _valid_uri(cls, value: str) -> str:
         return check_printer_uri(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ble_connects_slowly(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and "connect_timeout_s" not in data
+            and str(data.get("uri", "")).lower().startswith("ble://")
+        ):
+            return {**data, "connect_timeout_s": BLE_CONNECT_TIMEOUT_S}
+        return data
 
     @field_validator("roles")
     @classmethod
@@ -388,6 +408,10 @@ class Config(_Section):
     printers: list[PrinterConfig] = Field(default=[], description="Zero or more printers.")
     pos: PosConfig = Field(default_factory=PosConfig, description="POS injection.")
     menu: MenuConfig = Field(default_factory=MenuConfig, description="POS menu sync.")
+    cloudprnt: CloudPrntConfig | None = Field(
+        default=None, description="The LAN CloudPRNT server; None = no cloudprnt:// printers."
+    )
+    mdns: MdnsConfig = Field(default_factory=MdnsConfig, description="Extension. mDNS.")
     card_reader: CardReaderConfig | None = Field(default=None, description="Payment terminal.")
     control: ControlConfig = Field(default_factory=ControlConfig, description="Extension.")
     log: LogConfig = Field(default_factory=LogConfig, description="Extension.")
@@ -395,6 +419,9 @@ class Config(_Section):
     @model_validator(mode="after")
     def _printers_link_up(self) -> Config:
         problems = printer_link_problems((p.name, p.backup) for p in self.printers)
+        problems += cloudprnt_printer_problems(
+            [(p.name, p.uri) for p in self.printers], self.cloudprnt is not None
+        )
         if problems:
             raise cross_field_error(problems)
         return self

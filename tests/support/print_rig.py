@@ -93,8 +93,7 @@ class PrintRig:
 
         self.db.write = noticing  # type: ignore[method-assign]
         self._tasks = [
-            asyncio.create_task(w.run(), name=f"printer {name}")
-            for name, w in self.workers.items()
+            asyncio.create_task(w.run(), name=f"printer {name}") for name, w in self.workers.items()
         ]
         return self
 
