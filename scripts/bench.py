@@ -56,6 +56,19 @@ def order_payload(i: int, prefix: str) -> bytes:
     return json.dumps(doc).encode()
 
 
+def stop_started(procs: list[subprocess.Popen[Any]], timeout: float = 15.0) -> None:
+    """End the processes this benchmark started (only those, by pid), newest first."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import free_port, rss_kib, wait_broker  # noqa: E402
+from bench import free_port, rss_kib, stop_started, wait_broker  # noqa: E402
 
 from edge.pos.square_menu import CATALOG_TYPES  # noqa: E402
 
@@ -258,15 +256,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(daemon)
         return await measure(args, fake, fake_proc, daemon, port)
     finally:
-        for proc in reversed(procs):  # only what we started, by pid
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        stop_started(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

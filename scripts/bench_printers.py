@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import bench_ble  # noqa: E402
-from bench import free_port, wait_broker  # noqa: E402
+from bench import free_port, stop_started, wait_broker  # noqa: E402
 
 from drivers.emulator import PrinterEmulator  # noqa: E402
 from tests.conftest import load_order  # noqa: E402
@@ -100,15 +97,7 @@ async def cloudprnt(args: argparse.Namespace) -> dict[str, Any]:
             async with SimulatedPrinter(url, mac=MAC, poll_interval=args.poll) as star:
                 return await measure(args, emu, star, broker_port)
     finally:
-        for proc in reversed(procs):  # only what we started, by pid
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        stop_started(procs, timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
