@@ -245,6 +245,15 @@ async def _play(port: int, kitchen: PrinterEmulator, pasta: PrinterEmulator) -> 
             ok &= await wait(
                 "its kitchen ticket", lambda: count("order.printed", ticket="kitchen") >= 3
             )
+            scripts = _fixture("ubereats_delivery_scripts") | {"placed_at": _iso(now)}
+            await send(
+                "Uber Eats order K7M3Q for 王小明, an Arabic note (lines no code page holds "
+                "print as images)",
+                scripts,
+            )
+            ok &= await wait(
+                "its kitchen ticket", lambda: count("order.printed", ticket="kitchen") >= 4
+            )
             cancelled = _fixture("ubereats_delivery_cancelled_rev2") | {"placed_at": _iso(now)}
             await send("Uber Eats cancels A1B2C (revision 2)", cancelled)
             ok &= await wait(
