@@ -183,6 +183,19 @@ def _open_port(pyserial: Any, settings: SerialSettings) -> Any:
     return port
 
 
+def open_serial_port(settings: SerialSettings) -> Any:
+    """Open and configure a port for non-blocking I/O, locked (blocking: run it in a thread).
+
+    Shared with the card terminal driver; DeviceUnavailableError or UnsupportedTransportError.
+    """
+    return _open_port(_import_pyserial(), settings)
+
+
+def close_serial_port(port: Any) -> None:
+    """Close at once, dropping unsent output (blocking: run it in a thread)."""
+    _close_port(port)
+
+
 def _open_error(path: str, err: OSError) -> Exception:
     context = err.__context__
     if isinstance(context, termios.error) and context.args and context.args[0] == errno.ENOTTY:
