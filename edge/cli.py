@@ -80,6 +80,8 @@ class _LazyGroup(click.Group):
         "demo": "edge.cli_tools:demo",
         "pos": "edge.cli_pos:pos",
         "menu": "edge.cli_menu:menu",
+        "staff": "edge.cli_staff:staff",
+        "audit": "edge.cli_staff:audit",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from edge import outbox
+from edge import audit, outbox
 from edge.db import Database, Durability
 from edge.errors import StorageError
 
@@ -26,6 +26,9 @@ COMMAND_RETENTION_S = 7 * 86400.0
 DEAD_LETTER_RETENTION_S = 30 * 86400.0
 # Finished orders stay for reprints and questions this long; an order with work left never goes.
 ORDER_RETENTION_S = 90 * 86400.0
+# The audit log (payments, drawer openings, staff changes) outlives orders: a year of money
+# questions. The database refuses to delete younger entries (migration 7's trigger).
+AUDIT_RETENTION_S = audit.RETENTION_S
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -93,6 +96,7 @@ class Housekeeping:
                 "DELETE FROM dead_letters WHERE received_at < ?", (now - DEAD_LETTER_RETENTION_S,)
             )
             _prune_orders(conn, now - ORDER_RETENTION_S)
+            audit.purge(conn, now)
             if self.offline:  # no cloud to publish to: events are a local log, kept for retention
                 return outbox.prune_local(conn, self.retention_s, self.retention_max)
             return outbox.prune(conn, _confirmed_seq(conn), self.retention_s, self.retention_max)

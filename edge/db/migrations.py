@@ -179,6 +179,45 @@ MIGRATIONS: tuple[str, ...] = (
     );
     DELETE FROM meta WHERE key = 'pos_menu'
     """,
+    # 7: staff and their PIN hashes, wrong-PIN lockouts (per person and for the whole box),
+    # and the append-only audit log. The audit refuses every UPDATE, and every DELETE of a
+    # row younger than its retention (400 days, edge.audit.RETENTION_S): only the retention
+    # purge can remove anything. A later retention change replaces the trigger in a new step.
+    """
+    CREATE TABLE staff (
+        name       TEXT PRIMARY KEY COLLATE NOCASE,
+        role       TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor')),
+        pin_hash   TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE pin_lockouts (
+        scope           TEXT PRIMARY KEY COLLATE NOCASE,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        lockouts        INTEGER NOT NULL DEFAULT 0,
+        locked_until    REAL,
+        last_failure_at REAL
+    );
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       TEXT NOT NULL,
+        at_epoch REAL NOT NULL,
+        kind     TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        subject  TEXT,
+        data     TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_at ON audit (at_epoch);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN
+        SELECT RAISE(ABORT, 'audit is append-only: rows cannot be changed');
+    END;
+    CREATE TRIGGER audit_no_early_delete BEFORE DELETE ON audit
+    WHEN OLD.at_epoch >= CAST(strftime('%s', 'now') AS REAL) - 400 * 86400
+    BEGIN
+        SELECT RAISE(ABORT, 'audit is append-only: rows are deleted only past retention');
+    END
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -206,5 +245,18 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _statements(script: str) -> list[str]:
+    """The statements of `script`, each whole: a trigger's BEGIN … END body keeps its ";"s."""
     # executescript() would COMMIT implicitly; split so a migration is one transaction.
-    return [s.strip() for s in script.split(";") if s.strip()]
+    # sqlite3.complete_statement knows where SQLite would end a statement (string literals,
+    # comments, CREATE TRIGGER bodies), so pieces are joined until they make one.
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip() != ";":
+                statements.append(pending.strip())
+            pending = ""
+    if pending.rstrip(";").strip():  # the last statement may omit its ";"
+        statements.append(pending.rstrip(";").strip())
+    return statements
