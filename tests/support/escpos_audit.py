@@ -56,10 +56,19 @@ def commands(data: bytes) -> set[bytes]:
 
 
 def split_copies(data: bytes) -> list[bytes]:
-    """A rendered ticket's copies: each one a job starting with ESC @."""
-    parts = data.split(INIT)
-    assert parts[0] == b"", f"job does not start with ESC @: {data[:16]!r}"
-    return [INIT + part for part in parts[1:]]
+    """A rendered ticket's copies: each one a job starting with ESC @ (the dots of a raster
+    line are skipped whole: they may hold any byte, ESC @ included)."""
+    assert data.startswith(INIT), f"job does not start with ESC @: {data[:16]!r}"
+    starts, i = [], 0
+    while i < len(data):
+        if data.startswith(b"\x1dv0", i) and i + 8 <= len(data):
+            i += 8 + (data[i + 4] | data[i + 5] << 8) * (data[i + 6] | data[i + 7] << 8)
+        elif data.startswith(INIT, i):
+            starts.append(i)
+            i += len(INIT)
+        else:
+            i += 1
+    return [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)], strict=True)]
 
 
 def is_raster_line(frame: bytes) -> bool:
