@@ -53,19 +53,27 @@ async def _discard_late_answers(transport: PrinterTransport, timeout: float) -> 
 
 
 async def query_status(
-    transport: PrinterTransport, timeout: float = 1.5, *, first_timeout: float | None = None
+    transport: PrinterTransport,
+    timeout: float = 1.5,
+    *,
+    first_timeout: float | None = None,
+    drawer_open_high: bool | None = None,
 ) -> PrinterStatus:
     """Ask printer, offline-cause and paper status; raises NoStatusAnswer or StatusByteError.
 
     `first_timeout` bounds the first answer instead of `timeout`: right after a job the
     request waits behind the job's bytes, so its answer also says the printer took them all.
+    `drawer_open_high` (a drawer is wired): which sensor level means open; None leaves
+    `drawer_open` unknown.
     """
     await _discard_late_answers(transport, timeout)  # a late answer must not be misread
     first = timeout if first_timeout is None else max(first_timeout, timeout)
     printer = await _ask(transport, STATUS_PRINTER, first)
     offline_cause = await _ask(transport, STATUS_OFFLINE_CAUSE, timeout)
     paper = await _ask(transport, STATUS_PAPER, timeout)
-    return PrinterStatus.from_bytes(printer, offline_cause, paper)
+    return PrinterStatus.from_bytes(
+        printer, offline_cause, paper, drawer_open_high=drawer_open_high
+    )
 
 
 __all__ = ["NoStatusAnswer", "PrinterStatus", "StatusByteError", "query_status"]

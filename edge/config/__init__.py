@@ -11,7 +11,6 @@ from edge.config.load import (
 from edge.config.menu import MenuConfig
 from edge.config.model import (
     CREDENTIAL_MQTT_PASSWORD,
-    CardReaderConfig,
     CloudConfig,
     Config,
     ControlConfig,
@@ -22,6 +21,7 @@ from edge.config.model import (
     StoreConfig,
 )
 from edge.config.pos import CREDENTIAL_POS_CLIENT_SECRET, CREDENTIAL_POS_TOKEN, PosConfig
+from edge.config.till import CardReaderConfig, StaffConfig
 from edge.config.uris import BrokerAddress
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "OrdersConfig",
     "PosConfig",
     "PrinterConfig",
+    "StaffConfig",
     "StoreConfig",
     "find_config_path",
     "format_key",

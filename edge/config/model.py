@@ -27,9 +27,9 @@ from edge.config.pos import (
 )
 from edge.config.section import Section as _Section
 from edge.config.section import cross_field_error
+from edge.config.till import CardReaderConfig, StaffConfig
 from edge.config.uris import (
     BrokerAddress,
-    check_card_reader_uri,
     check_printer_uri,
     parse_broker_url,
 )
@@ -294,6 +294,20 @@ class PrinterConfig(_Section):
         description="How long this printer may be down before jobs go to backup.",
     )
     cash_drawer: bool = Field(default=False, description="A drawer is wired to the kick port.")
+    drawer_open_high: bool = Field(
+        default=True,
+        description="Extension. The drawer sensor (DLE EOT 1 bit 2, kick connector pin 3) is "
+        "high when the drawer is open; false for drawers wired the other way.",
+    )
+    drawer_pin: Literal[2, 5] = Field(
+        default=2, description="Extension. The kick connector pin the drawer is on (2 or 5)."
+    )
+    drawer_left_open_min: float = Field(
+        default=5.0,
+        gt=0,
+        le=1440.0,
+        description="Extension. A drawer open this long is reported once (drawer.left_open).",
+    )
     connect_timeout_s: float = Field(
         default=5.0,
         gt=0,
@@ -364,18 +378,6 @@ class PrinterConfig(_Section):
         return self.uri.partition("://")[0].lower()
 
 
-class CardReaderConfig(_Section):
-    """`[card_reader]`: a payment terminal (optional)."""
-
-    uri: str = Field(description="serial:///dev/X[?baudrate=N&flow=…] or tcp://HOST:PORT.")
-    protocol: Literal["concert"] = Field(default="concert", description="Terminal protocol.")
-
-    @field_validator("uri")
-    @classmethod
-    def _valid_uri(cls, value: str) -> str:
-        return check_card_reader_uri(value)
-
-
 class ControlConfig(_Section):
     """`[control]` (extension): the local control socket the CLI talks to."""
 
@@ -413,6 +415,7 @@ class Config(_Section):
     )
     mdns: MdnsConfig = Field(default_factory=MdnsConfig, description="Extension. mDNS.")
     card_reader: CardReaderConfig | None = Field(default=None, description="Payment terminal.")
+    staff: StaffConfig = Field(default_factory=StaffConfig, description="Extension. PIN lockouts.")
     control: ControlConfig = Field(default_factory=ControlConfig, description="Extension.")
     log: LogConfig = Field(default_factory=LogConfig, description="Extension.")
 

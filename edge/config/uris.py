@@ -13,7 +13,6 @@ from drivers.transports.serial import parse_serial_uri
 
 BROKER_SCHEMES = ("mqtt", "mqtts", "unix")
 PRINTER_SCHEMES = ("tcp", "usb", "serial", "ble", "rfcomm", "file", "cloudprnt")
-CARD_READER_SCHEMES = ("serial", "tcp")
 
 _MAC = r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}"
 _MAC_RE = re.compile(rf"^{_MAC}$")
@@ -56,11 +55,6 @@ def parse_broker_url(url: str) -> BrokerAddress:
 def check_printer_uri(uri: str) -> str:
     """Check a printer URI's shape (CONTRACT §1 table); return it unchanged, else ValueError."""
     return _check_device_uri(uri, PRINTER_SCHEMES, default_tcp_port=9100)
-
-
-def check_card_reader_uri(uri: str) -> str:
-    """Check a card reader URI (`serial:///dev/…` or `tcp://host:port`); ValueError if bad."""
-    return _check_device_uri(uri, CARD_READER_SCHEMES, default_tcp_port=None)
 
 
 def _check_device_uri(uri: str, schemes: tuple[str, ...], default_tcp_port: int | None) -> str:

@@ -11,9 +11,10 @@ from drivers.errors import DriverError
 from drivers.escpos.status import PrinterStatus, StatusByteError
 from drivers.realtime import NoStatusAnswer, query_status
 from drivers.transports import PrinterTransport, transport_for
-from edge import outbox
+from edge import audit, outbox
 from edge.db import Database, Durability
 from edge.printing import answering
+from edge.printing.drawer import DrawerWatch
 from edge.printing.failures import FailureKind
 from edge.printing.render import PrinterSettings
 
@@ -66,6 +67,8 @@ class PrinterLink:
         # requests; None until read. It makes a stalled printer met at start-up a stall.
         self._remembered: bool | None = None
         self._announced_answers = True  # what the last printer.status said of it
+        drawer = printer.drawer
+        self.drawer_watch = DrawerWatch(drawer) if drawer is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         """What `status` reports for this printer."""
@@ -78,6 +81,7 @@ class PrinterLink:
             "cover_open": s.cover_open if s else None,
             "answers_status": self.answers_status,
             "last_error": self.last_error,
+            **({"drawer_open": s.drawer_open if s else None} if self.drawer_watch else {}),
         }
 
     def fresh_clean_status(self) -> bool:
@@ -134,6 +138,7 @@ class PrinterLink:
                     transport,
                     self.printer.status_timeout_s,
                     first_timeout=self.printer.write_timeout_s if after_job else None,
+                    drawer_open_high=self.printer.drawer.open_high if self.printer.drawer else None,
                 )
         except NoStatusAnswer:
             if after_job or self._answered_recently():
@@ -202,7 +207,12 @@ class PrinterLink:
         if status is not None:
             self.status = status
         self.last_error = error
-        if not changed:
+        left_open_s = (
+            self.drawer_watch.observe(status.drawer_open)
+            if self.drawer_watch is not None and status is not None
+            else None
+        )
+        if not changed and left_open_s is None:
             return
         s = self.status
         data = {
@@ -213,8 +223,25 @@ class PrinterLink:
             "error": error,
             # ours: false for a printer printed blind (it answers no status request)
             "answers_status": self.answers_status,
+            # ours, for a printer with a cash drawer: its sensor (None: not read)
+            **({"drawer_open": s.drawer_open if s else None} if self.drawer_watch else {}),
         }
         await self.db.write(
-            lambda c: outbox.add_event(c, "printer.status", None, data), Durability.NORMAL
+            lambda c: self._record_status(c, data if changed else None, left_open_s),
+            Durability.NORMAL,
         )
         self.on_events()
+
+    def _record_status(
+        self, conn: Any, data: dict[str, Any] | None, left_open_s: float | None
+    ) -> None:
+        if data is not None:
+            outbox.add_event(conn, "printer.status", None, data)
+        if left_open_s is not None:
+            minutes = round(left_open_s / 60.0, 1)
+            log.warning("printer %s: cash drawer open for %.1f min", self.printer.name, minutes)
+            left = {"printer": self.printer.name, "open_min": minutes}
+            outbox.add_event(conn, "drawer.left_open", None, left)
+            audit.record(
+                conn, audit.AuditKind.DRAWER_LEFT_OPEN, audit.SYSTEM, self.printer.name, left
+            )

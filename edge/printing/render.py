@@ -11,6 +11,15 @@ from edge.tickets import Locale, customer_receipt, kitchen_ticket, printer_test_
 
 
 @dataclass(frozen=True)
+class DrawerSettings:
+    """The cash drawer wired to a printer's kick connector."""
+
+    pin: int = 2  # kick connector pin: 2 or 5
+    open_high: bool = True  # the sensor (DLE EOT 1 bit 2) is high when the drawer is open
+    left_open_after_s: float = 300.0  # reported once (drawer.left_open) when open this long
+
+
+@dataclass(frozen=True)
 class PrinterSettings:
     """One configured printer, as the worker needs it."""
 
@@ -32,6 +41,7 @@ class PrinterSettings:
     backup: str = ""
     batch_max_jobs: int = 50
     failover_after_s: float = 60.0
+    drawer: DrawerSettings | None = None  # a cash drawer is wired to it
 
 
 @dataclass(frozen=True)

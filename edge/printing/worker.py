@@ -26,6 +26,7 @@ from edge.printing import failover
 from edge.printing.ahead import TicketMaker
 from edge.printing.batches import BatchMaker, Rendered
 from edge.printing.checkpoints import Checkpoints, CrashPoints, Point
+from edge.printing.drawer import DrawerKicks, DrawerUnavailableError
 from edge.printing.failures import FailureKind
 from edge.printing.ledger import JobLedger
 from edge.printing.link import PrinterLink, TransportFactory
@@ -64,6 +65,7 @@ class PrinterWorker:
         self.ledger = JobLedger(printer, db, self.tickets.cache, on_events, self.checkpoints)
         self.batches = BatchMaker(db, self.tickets, self.ledger, self._line_rate)
         self.wake = Wakeup()
+        self.drawer = DrawerKicks(printer.drawer) if printer.drawer is not None else None
         self._poll_due = True
         self._retry_now = False
         self._stopping = False
@@ -73,6 +75,14 @@ class PrinterWorker:
     def snapshot(self) -> dict[str, Any]:
         """What `status` reports for this printer."""
         return self.link.snapshot()
+
+    async def kick_drawer(self, deadline_s: float) -> bool:
+        """Pulse the cash drawer between two batches; True if sent in real time (the printer
+        was offline). Raises DrawerUnavailableError when it was not, or may not have been, sent.
+        """
+        if self.drawer is None:
+            raise DrawerUnavailableError(f"no cash drawer is wired to {self.printer.name}")
+        return await self.drawer.kick(self.wake, deadline_s)
 
     def _line_rate(self) -> float | None:
         transport = self.link.transport
@@ -109,10 +119,14 @@ class PrinterWorker:
                     await self._recover()
                     await asyncio.sleep(self.printer.retry_max_s)  # then the jobs are tried again
         finally:
+            if self.drawer is not None:
+                self.drawer.fail_all(f"printer {self.printer.name} stopped")
             await self.link.disconnect()
 
     async def _step(self) -> None:
         """Print the due jobs at the head of the queue, or wait for work or for a retry."""
+        if self.drawer is not None and self.drawer.pending():
+            await self._kick_drawers(self.drawer)
         if self._failover_due():
             await self._fail_over()
         mark = self.wake.mark()  # before looking: work queued meanwhile wakes us
@@ -174,6 +188,27 @@ class PrinterWorker:
             until_failover = down_since + self.printer.failover_after_s - time.monotonic()
             timeout = min(timeout, max(until_failover, 0.0))
         return await self.wake.wait(mark, timeout)
+
+    async def _kick_drawers(self, drawer: DrawerKicks) -> None:
+        """Send the kicks the till asked for, between batches (each caller is told how it went)."""
+        while (kick := drawer.take()) is not None:
+            realtime: bool | None = None
+            error: DriverError | None = DrawerUnavailableError("the kick was interrupted")
+            try:
+                await self.link.connect()
+                fault = await self.link.check_status()
+                transport = self.link.transport
+                if transport is None:
+                    raise DrawerUnavailableError("the connection went before the kick")
+                realtime = fault is not None
+                await transport.write(drawer.command(printer_offline=realtime))
+                error = None
+                log.info("printer %s: cash drawer kicked", self.printer.name)
+            except DriverError as err:
+                error = err
+                await self.link.disconnect()
+            finally:  # also when the disk or a bug breaks in: the caller must hear
+                drawer.settle(kick, realtime, error)
 
     # ---- idle status and failover ---------------------------------------------------------
 
