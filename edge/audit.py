@@ -44,9 +44,11 @@ class AuditKind(enum.StrEnum):
     PAYMENT_DECLINED = "payment.declined"
     PAYMENT_CANCELLED = "payment.cancelled"
     PAYMENT_UNKNOWN = "payment.unknown"
+    PAYMENT_FAILED = "payment.failed"  # the terminal never took the request: not charged
     PAYMENT_RESOLVED = "payment.resolved"
-    PAYMENT_REFUNDED = "payment.refunded"
+    DRAWER_OPENING = "drawer.opening"  # written before the kick: a crash cannot hide one
     DRAWER_OPENED = "drawer.opened"
+    DRAWER_OPEN_FAILED = "drawer.open_failed"
     DRAWER_LEFT_OPEN = "drawer.left_open"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ from edge import jobs, outbox, outgoing
 from edge.orders.intake import printers_that_printed
 from edge.orders.model import INT64_MAX
 from edge.orders.routing import PrinterRoute, printers_for
+from edge.till import ledger
 
 
 @dataclass
@@ -121,6 +122,21 @@ def deferred_waiting(conn: sqlite3.Connection, name: str) -> list[str]:
         "SELECT id FROM deferred_commands WHERE name = ? ORDER BY received_at, id", (name,)
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def deferred_commands(
+    conn: sqlite3.Connection, names: Iterable[str]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The commands of these names received and not yet answered: (id, name, args), oldest
+    first."""
+    wanted = sorted(names)
+    marks = ", ".join("?" * len(wanted))
+    rows = conn.execute(
+        f"SELECT id, name, args FROM deferred_commands WHERE name IN ({marks})"
+        " ORDER BY received_at, id",
+        wanted,
+    ).fetchall()
+    return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
 
 def finish_deferred(conn: sqlite3.Connection, command_id: str, reply: Reply) -> None:
@@ -239,6 +255,36 @@ def _replay(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any])
     return {"from_seq": from_seq, "oldest_seq": oldest, "count": count}, set()
 
 
+def _payment_status(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    payment_id = _str_arg(args, "payment_id", required=False)
+    order_id = _str_arg(args, "order_id", required=False)
+    if payment_id is not None:
+        payment = ledger.get(conn, payment_id)
+        if payment is None:
+            raise CommandError("not_found", f"no payment {payment_id}")
+        return _without_card(payment.as_dict()), set()
+    if order_id is not None:
+        payments = [_without_card(p.as_dict()) for p in ledger.of_order(conn, order_id)]
+        return {"order_id": order_id, "payments": payments}, set()
+    raise CommandError("invalid_args", "give 'payment_id' or 'order_id'")
+
+
+def _without_card(doc: dict[str, Any]) -> dict[str, Any]:
+    """A reply leaves the box: even the masked card number stays on it."""
+    return {k: v for k, v in doc.items() if k != "masked_pan"}
+
+
+def _payments_unresolved(
+    conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]
+) -> _Result:
+    return {"payments": [_without_card(p.as_dict()) for p in ledger.unresolved(conn)]}, set()
+
+
+def _till_only(conn: sqlite3.Connection, ctx: CommandContext, args: dict[str, Any]) -> _Result:
+    # Reached only without a reply topic: a till command is carried out by the till (deferred).
+    raise CommandError("invalid_args", "this command needs a reply topic")
+
+
 _HANDLERS: dict[str, Callable[[sqlite3.Connection, CommandContext, dict[str, Any]], _Result]] = {
     "ping": _ping,
     "status": _status,
@@ -246,4 +292,7 @@ _HANDLERS: dict[str, Callable[[sqlite3.Connection, CommandContext, dict[str, Any
     "print_test": _print_test,
     "replay": _replay,
     "menu_sync": _menu_sync,
+    "payment_status": _payment_status,
+    "payments_unresolved": _payments_unresolved,
+    **dict.fromkeys(("pay", "refund", "payment_resolve", "drawer_open"), _till_only),
 }

@@ -35,10 +35,11 @@ from edge.pos import connector_for
 from edge.pos.injector import Injector
 from edge.pos.menu import CurrentMenu
 from edge.pos.secrets import DatabaseSecrets
-from edge.printing.render import PrinterSettings, TicketStyle
+from edge.printing.render import DrawerSettings, PrinterSettings, TicketStyle
 from edge.printing.worker import PrinterWorker
 from edge.scheduler import Scheduler
 from edge.storage import MIB, StorageWatch
+from edge.till.service import TILL_COMMANDS, Till
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,13 @@ class Daemon:
                     # One CloudPRNT job is one ticket: its printer confirms each one.
                     batch_max_jobs=1 if p.scheme == "cloudprnt" else p.batch_max_jobs,
                     failover_after_s=p.failover_after_s,
+                    drawer=DrawerSettings(
+                        pin=p.drawer_pin,
+                        open_high=p.drawer_open_high,
+                        left_open_after_s=p.drawer_left_open_min * 60.0,
+                    )
+                    if p.cash_drawer
+                    else None,
                 ),
                 self.db,
                 self.style,
@@ -181,12 +189,18 @@ class Daemon:
             if connector is not None
             else None
         )
+        self.till = Till(
+            self.db,
+            config,
+            {p.name: self.workers[p.name] for p in config.printers if p.cash_drawer},
+            self._events_added,
+        )
         self.commands = CommandContext(
             store_id=config.store.id,
             version=__version__,
             routes=self.routes,
             snapshot=self.snapshot,
-            deferred=frozenset({"menu_sync"}) if self.menu_sync else frozenset(),
+            deferred=TILL_COMMANDS | ({"menu_sync"} if self.menu_sync else set()),
         )
         self.link: CloudLink | None = None
         cloud = config.cloud
@@ -232,6 +246,8 @@ class Daemon:
         self._wake_printers(applied.printers)
         if applied.scheduler:
             self.scheduler.wake.set()
+        if applied.deferred:
+            self.till.wake.set()
         if self.menu_sync is not None:
             if applied.deferred:
                 self.menu_sync.wake.set()
@@ -251,6 +267,7 @@ class Daemon:
             },
             "pos": self._pos_snapshot(),
             "storage": self._storage_snapshot(),
+            "till": self.till.snapshot(),
             **({"cloudprnt": self.cloudprnt.snapshot()} if self.cloudprnt is not None else {}),
         }
 
@@ -273,6 +290,8 @@ class Daemon:
 
     async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         command_id = "local-" + ulid()
+        if command in TILL_COMMANDS:  # `edge drawer open`, `edge payments resolve`
+            return (await self.till.reply(command_id, command, args)).document
         if command == "menu_sync" and self.menu_sync is not None:
             try:  # `edge menu sync` while the daemon runs: answered when the sync ends
                 result = await self.menu_sync.sync(Trigger.CLI)
@@ -352,6 +371,8 @@ class Daemon:
                     job.kind,
                     job.order_id or "",
                 )
+            # A payment the daemon was killed during is UNKNOWN now: never retried.
+            await self.till.recover()
             device_id = await self.db.write_when_stored(_device_id)
             broker = broker_settings(self.config)
             if broker is not None:
@@ -384,6 +405,7 @@ class Daemon:
             tasks = [
                 tg.create_task(w.run(), name=f"printer-{name}") for name, w in self.workers.items()
             ]
+            till = tg.create_task(self.till.run(), name="till")
             background = [
                 storage,
                 tg.create_task(self.scheduler.run(), name="scheduler"),
@@ -410,6 +432,7 @@ class Daemon:
             if self.config.mdns.advertise:  # never fatal: a failure is logged and retried
                 background.append(tg.create_task(Advertiser(self.config).run(), name="mdns"))
             await self.stopping.wait()
+            await self.till.stop(till)  # a payment at the terminal may end first
             await self._shutdown(tasks, background)
 
     async def _shutdown(

@@ -218,6 +218,35 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT RAISE(ABORT, 'audit is append-only: rows are deleted only past retention');
     END
     """,
+    # 8: payments at the till. A row is written (the intent, state 'started') before the
+    # first byte goes to the terminal; a row still 'started' at start-up becomes 'unknown'.
+    # At most one payment is 'started' per box: the partial unique index says so.
+    """
+    CREATE TABLE payments (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('payment', 'refund')),
+        method      TEXT NOT NULL CHECK (method IN ('card', 'cash')),
+        order_id    TEXT,
+        refund_of   TEXT REFERENCES payments (id),
+        amount      INTEGER NOT NULL CHECK (amount > 0),
+        currency    TEXT NOT NULL,
+        staff       TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('started', 'approved', 'declined',
+                                                   'cancelled', 'unknown', 'failed')),
+        command_id  TEXT,
+        detail      TEXT,
+        masked_pan  TEXT,
+        auth_code   TEXT,
+        terminal    TEXT,
+        resolved_by TEXT,
+        resolved_at REAL,
+        started_at  REAL NOT NULL,
+        ended_at    REAL
+    );
+    CREATE INDEX payments_order ON payments (order_id);
+    CREATE INDEX payments_state ON payments (state);
+    CREATE UNIQUE INDEX payments_one_running ON payments (state) WHERE state = 'started'
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

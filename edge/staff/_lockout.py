@@ -35,7 +35,7 @@ class LockoutPolicy:
     """The rules for people and for the whole box."""
 
     person: LockoutRule = field(default_factory=lambda: LockoutRule(5, 30.0, 900.0, 86400.0))
-    box: LockoutRule = field(default_factory=lambda: LockoutRule(10, 30.0, 900.0, 3600.0))
+    box: LockoutRule = field(default_factory=lambda: LockoutRule(5, 30.0, 900.0, 900.0))
 
 
 @dataclass(frozen=True)

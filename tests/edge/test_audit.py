@@ -135,13 +135,13 @@ async def test_migration_from_version_6_keeps_the_data(tmp_path: Path) -> None:
     conn.close()
     async with Database(path) as db:
         version = await db.read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
-        assert version == SCHEMA_VERSION == 7
+        assert version == SCHEMA_VERSION == 8
         kept = await db.read(lambda c: c.execute("SELECT value FROM meta").fetchone()[0])
         assert kept == "41"
         tables = await db.read(
             lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_master")}
         )
-        assert {"staff", "pin_lockouts", "audit", "audit_no_update"} <= tables
+        assert {"staff", "pin_lockouts", "audit", "audit_no_update", "payments"} <= tables
 
     def migrate_again() -> int:
         again = sqlite3.connect(path, isolation_level=None)
@@ -150,4 +150,4 @@ async def test_migration_from_version_6_keeps_the_data(tmp_path: Path) -> None:
         finally:
             again.close()
 
-    assert await asyncio.to_thread(migrate_again) == 7, "a second start applies nothing"
+    assert await asyncio.to_thread(migrate_again) == 8, "a second start applies nothing"

@@ -34,12 +34,13 @@ def write_config(
     cloud: dict[str, Any] | None = None,
     database: dict[str, Any] | None = None,
     mdns: dict[str, Any] | str | None = None,
+    extra: str = "",
 ) -> Path:
     """An edge.toml with test-sized timings (fast reconnects and retries).
 
     The database is `edge.db` beside the config unless `database` says otherwise. The daemon
     does not announce itself by mDNS unless `mdns` (its settings, or the table's TOML text)
-    says so: tests stay off the LAN.
+    says so: tests stay off the LAN. `extra` is TOML appended as it is (`[card_reader]`, …).
     """
     if mdns is None:
         mdns = {"advertise": False}
@@ -84,6 +85,8 @@ def write_config(
             "[[printers]]",
             *(f"{k} = {toml_value(v)}" for k, v in {**defaults, **printer}.items()),
         ]
+    if extra:
+        lines += ["", extra]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
