@@ -82,6 +82,8 @@ class _LazyGroup(click.Group):
         "menu": "edge.cli_menu:menu",
         "staff": "edge.cli_staff:staff",
         "audit": "edge.cli_staff:audit",
+        "payments": "edge.cli_till:payments",
+        "drawer": "edge.cli_till:drawer",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
