@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -247,3 +248,86 @@ def drawer_open(reason: str, printer: str, config_path: str | None, as_json: boo
         {"ok": True, **result},
         lambda: click.echo(f"cash drawer on {result['printer']} opened"),
     )
+
+
+# ---- doctor -----------------------------------------------------------------------------
+
+
+def till_checks(config: Config) -> list[dict[str, Any]]:
+    """`edge doctor`'s till lines: the terminal's device, staff to sign in, unknown payments."""
+    from edge.cli_tools import check_line
+
+    drawers = [p.name for p in config.printers if p.cash_drawer]
+    if config.card_reader is None and not drawers:
+        return []
+    checks = []
+    if config.card_reader is not None:
+        checks.append(_terminal_check(config.card_reader.uri))
+    counts, unknown = _till_rows(config)
+    if not counts.get("supervisor"):
+        checks.append(
+            check_line(
+                "staff",
+                False,
+                f"{counts.get('cashier', 0)} cashier(s), no supervisor: nobody can open the "
+                "drawer without a sale nor resolve an unknown payment",
+                "edge staff add NAME --role supervisor",
+            )
+        )
+    else:
+        detail = f"{counts.get('supervisor')} supervisor(s), {counts.get('cashier', 0)} cashier(s)"
+        checks.append(check_line("staff", True, detail))
+    checks.append(
+        check_line(
+            "payments",
+            None if unknown else True,
+            f"{unknown} payment(s) whose outcome is unknown" if unknown else "none unresolved",
+            "a supervisor checks the terminal, then: edge payments unresolved" if unknown else "",
+        )
+    )
+    return checks
+
+
+def _terminal_check(uri: str) -> dict[str, Any]:
+    from drivers.concert import parse_card_reader_uri
+    from drivers.concert.port import find_port, system_ports
+    from drivers.errors import DriverError
+    from edge.cli_tools import check_line
+
+    where = parse_card_reader_uri(uri)
+    try:
+        path = find_port(where.serial.path, where.usb_id, system_ports)
+    except DriverError as err:
+        return check_line(
+            "card terminal",
+            False,
+            str(err),
+            "check the terminal is on and its USB cable; add ?usb-id=VID:PID (lsusb) to the "
+            "[card_reader] uri so that a terminal that comes back as another tty is found",
+        )
+    from pathlib import Path
+
+    if not Path(path).exists():
+        return check_line(
+            "card terminal", False, f"{path} is not there", "check the terminal's cable and power"
+        )
+    return check_line("card terminal", True, f"{path} present ({uri})")
+
+
+def _till_rows(config: Config) -> tuple[dict[str, int], int]:
+    from edge.cli import open_database_readonly
+
+    path = config.database.path
+    if not path.exists():
+        return {}, 0
+    conn = open_database_readonly(path)
+    try:
+        roles = dict(conn.execute("SELECT role, COUNT(*) FROM staff GROUP BY role").fetchall())
+        (unknown,) = conn.execute(
+            "SELECT COUNT(*) FROM payments WHERE state = 'unknown'"
+        ).fetchone()
+    except sqlite3.Error:  # an old schema (the daemon migrates it at start): nothing to say yet
+        return {}, 0
+    finally:
+        conn.close()
+    return roles, int(unknown)

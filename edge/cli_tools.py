@@ -164,6 +164,7 @@ def _check_clock() -> dict[str, Any]:
 async def _doctor(config: Config) -> list[dict[str, Any]]:
     from edge.cli_menu import menu_check
     from edge.cli_printers import probe
+    from edge.cli_till import till_checks
     from edge.config.serviceable import Machine, font_summary, unserviceable
 
     checks = [_check_database(config), await _check_broker(config)]
@@ -235,6 +236,7 @@ async def _doctor(config: Config) -> list[dict[str, Any]]:
     checks.append(check_line("fonts", fonts.ok, fonts.detail, fonts.fix))
     checks.append(await _check_pos(config))
     checks += menu_check(config)
+    checks += await asyncio.to_thread(till_checks, config)
     checks.append(_check_clock())
     return checks
 
