@@ -30,10 +30,11 @@ def text(args: Mapping[str, Any], key: str, *, required: bool = True, limit: int
 
 
 def pin(args: Mapping[str, Any]) -> str:
-    """The PIN, as given (a wrong one is the staff book's to judge and count)."""
+    """The PIN, as given (a wrong one is the staff book's to judge and count). A JSON number
+    is taken as its digits: a PIN that starts with 0 must be sent as a string."""
     value = args.get("pin")
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise _invalid("argument 'pin' must be a string of digits (a leading 0 matters)")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
     return text(args, "pin", limit=32)
 
 

@@ -64,6 +64,12 @@ class Rig:
         rows = await self.rows("SELECT kind FROM audit WHERE kind != 'staff.added' ORDER BY id")
         return [r[0] for r in rows]
 
+    def silent_terminal(self) -> None:
+        """The terminal takes the request, then never answers (the answer deadline shrunk)."""
+        self.sim.script = Script(answer=False)
+        quick = ConcertTimeouts(ack=5.0, answer=1.0, open=5.0)
+        self.till.desk.terminal = ConcertTerminal(f"serial://{self.sim.path}", timeouts=quick)
+
     async def pay(self, **args: Any) -> dict[str, Any]:
         base = {"order_id": "ord_counter_1", "amount": 1250, "currency": "EUR"}
         return await self.till.carry_out("pay", {**base, "pin": CASHIER_PIN, **args})
@@ -106,6 +112,12 @@ async def test_an_approved_card_payment_is_recorded_audited_and_published(rig: R
     assert CASHIER_PIN not in dump
 
 
+async def test_a_pin_sent_as_a_json_number_is_taken_as_its_digits(rig: Rig) -> None:
+    reply = await rig.pay(pin=int(CASHIER_PIN))
+
+    assert reply["staff"] == "alice"
+
+
 async def test_a_declined_payment_says_declined(rig: Rig) -> None:
     rig.sim.script = Script(status="7", rep="4970100000000000")
 
@@ -125,7 +137,7 @@ async def test_a_wrong_pin_is_forbidden_and_the_terminal_hears_nothing(rig: Rig)
 
 
 async def test_a_second_payment_while_one_runs_is_refused_busy_not_queued(rig: Rig) -> None:
-    rig.sim.script = Script(answer=False)  # the customer is still at the terminal
+    rig.silent_terminal()  # the customer is still at the terminal
     first = asyncio.create_task(rig.pay())
     await rig.sim.accepted.wait()
 
@@ -165,7 +177,7 @@ async def test_an_order_paid_on_its_platform_never_touches_the_terminal(rig: Rig
 
 
 async def test_an_unknown_payment_blocks_the_next_one_of_its_order(rig: Rig) -> None:
-    rig.sim.script = Script(answer=False)
+    rig.silent_terminal()
     assert (await rig.pay())["outcome"] == "unknown"
     rig.sim.script = Script()
 
@@ -177,7 +189,7 @@ async def test_an_unknown_payment_blocks_the_next_one_of_its_order(rig: Rig) -> 
 
 
 async def test_a_supervisor_resolves_an_unknown_payment_a_cashier_cannot(rig: Rig) -> None:
-    rig.sim.script = Script(answer=False)
+    rig.silent_terminal()
     payment_id = (await rig.pay())["payment_id"]
     ask = {"payment_id": payment_id, "as": "approved"}
 
@@ -315,7 +327,8 @@ async def test_a_card_refund_needs_a_supervisor_and_goes_as_a_credit(rig: Rig) -
         ({"amount": 0}, TillErrorCode.INVALID_ARGS),
         ({"amount": "12.50"}, TillErrorCode.INVALID_ARGS),
         ({"currency": "XXX"}, TillErrorCode.INVALID_ARGS),
-        ({"pin": 2468}, TillErrorCode.INVALID_ARGS),
+        ({"pin": None}, TillErrorCode.INVALID_ARGS),
+        ({"pin": -2468}, TillErrorCode.INVALID_ARGS),
         ({"method": "cheque"}, TillErrorCode.INVALID_ARGS),
     ],
 )
