@@ -218,7 +218,9 @@ def resolve(payment_id: str, outcome: str, config_path: str | None, as_json: boo
     emit(
         as_json,
         {"ok": True, **result},
-        lambda: click.echo(f"payment {payment_id} recorded as {outcome} by {result['staff']}"),
+        lambda: click.echo(
+            f"payment {payment_id} recorded as {outcome} by {result.get('resolved_by')}"
+        ),
     )
 
 

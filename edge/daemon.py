@@ -193,7 +193,7 @@ class Daemon:
             self.db,
             config,
             {p.name: self.workers[p.name] for p in config.printers if p.cash_drawer},
-            self._events_added,
+            self._outgoing_queued,  # its events, and the replies to its commands
         )
         self.commands = CommandContext(
             store_id=config.store.id,

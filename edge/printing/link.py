@@ -238,7 +238,7 @@ class PrinterLink:
         if data is not None:
             outbox.add_event(conn, "printer.status", None, data)
         if left_open_s is not None:
-            minutes = round(left_open_s / 60.0, 1)
+            minutes = round(left_open_s / 60.0, 2)
             log.warning("printer %s: cash drawer open for %.1f min", self.printer.name, minutes)
             left = {"printer": self.printer.name, "open_min": minutes}
             outbox.add_event(conn, "drawer.left_open", None, left)

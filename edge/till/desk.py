@@ -282,4 +282,5 @@ def _public(payment: Payment) -> dict[str, Any]:
         "kind": payment.kind.value,
         **({"detail": payment.detail} if payment.detail else {}),
         **({"authorization_code": payment.auth_code} if payment.auth_code else {}),
+        **({"resolved_by": payment.resolved_by} if payment.resolved_by else {}),
     }
