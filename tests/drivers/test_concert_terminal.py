@@ -21,9 +21,9 @@ from drivers.concert import (
     TerminalBusyError,
     TransactionKind,
 )
+from drivers.concert.simulator import ConcertTerminalSim, Port, Script
 from drivers.errors import DeviceUnavailableError
 from tests.drivers.test_concert_frames import GOLDEN_E_PLUS
-from tests.support.concert_terminal import ConcertTerminalSim, Port, Script
 
 DEADLINE = 10.0
 # Shrunk deadlines: a test that waits out a step waits this long, not 3 s or 180 s.

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from drivers.concert import ConcertTerminal, ConcertTimeouts, TransactionKind
+from drivers.concert.simulator import ConcertTerminalSim, Script
 from edge.commands import Reply, finish_deferred
 from edge.config import Config
 from edge.db import Database, Durability
@@ -23,7 +24,6 @@ from edge.staff import Role
 from edge.till import ledger
 from edge.till.errors import TillError, TillErrorCode
 from edge.till.service import Till
-from tests.support.concert_terminal import ConcertTerminalSim, Script
 
 QUICK = ConcertTimeouts(ack=5.0, answer=10.0, open=5.0)
 CASHIER_PIN, SUPERVISOR_PIN = "2468", "97531"

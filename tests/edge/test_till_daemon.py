@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from drivers.concert.simulator import ConcertTerminalSim, Script
 from drivers.emulator import PrinterEmulator
 from tests.conftest import load_order
 from tests.support.broker import Broker
 from tests.support.cloud import FakeCloud
-from tests.support.concert_terminal import ConcertTerminalSim, Script
 from tests.support.edge_process import EdgeProcess, write_config
 
 EDGE = str(Path(sys.executable).with_name("edge"))

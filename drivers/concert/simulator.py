@@ -1,5 +1,7 @@
 """A Concert payment terminal on a real pty pair: the driver opens the slave like a real tty.
 
+Used by the tests, the benchmark and `edge demo`, as drivers.emulator is for printers.
+
 The simulator holds the master side, plays one scripted behaviour (approve, decline, busy, NAK,
 bad LRC, silence, unplug...) and checks every frame we send strictly (shape, LRC, fields),
 recording each one and each violation.
