@@ -1,9 +1,10 @@
 """The scripted demonstration behind `edge demo` / `scripts/demo`.
 
 Starts a private mosquitto, two emulated network printers that write every ticket as
-text and PNG, and the real daemon; then plays the cloud: sends sample orders (with a
-duplicate, a malformed payload, an acceptance, a cancellation and a scheduled order)
-and shows each event the daemon publishes.
+text and PNG, a simulated card terminal, and the real daemon; then plays the cloud: sends
+sample orders (with a duplicate, a malformed payload, an acceptance, a cancellation and a
+scheduled order), then takes payments at the till and opens the cash drawer, and shows each
+event the daemon publishes and each reply to a command.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 import aiomqtt
 from rich.console import Console
 
+from drivers.concert.simulator import ConcertTerminalSim
 from drivers.emulator import PrinterEmulator
+from edge.demo import till
 
 STORE = "st_demo"
 PREFIX = "stores"
@@ -75,6 +78,7 @@ def _write_config(
     kitchen: PrinterEmulator,
     pasta: PrinterEmulator,
     locale: str,
+    terminal: str,
     path: Path | None = None,
 ) -> Path:
     path = path or workdir / "edge.toml"
@@ -102,13 +106,15 @@ release_lead_min = 30
 name = "kitchen"
 uri = "{kitchen.uri}"
 width = 48
+cash_drawer = true
 
 [[printers]]
 name = "pasta"
 uri = "{pasta.uri}"
 width = 32
 brands = ["Pasta Nostra"]
-""",
+"""
+        + till.config_lines(terminal),
         encoding="utf-8",
     )
     return path
@@ -134,12 +140,18 @@ async def run_demo(
         async with (
             PrinterEmulator(name="kitchen", output_dir=out / "tickets", width_chars=48) as kitchen,
             PrinterEmulator(name="pasta", output_dir=out / "tickets", width_chars=32) as pasta,
+            ConcertTerminalSim() as terminal,
         ):
-            config = _write_config(out, port, kitchen, pasta, locale, config_path)
+            config = _write_config(out, port, kitchen, pasta, locale, terminal.path, config_path)
             console.print(
                 f"[bold]store-edge demo[/bold]  broker 127.0.0.1:{port}, printers kitchen {kitchen.uri} and pasta {pasta.uri}"
             )
-            console.print(f"config {config}; tickets in {out / 'tickets'}\n")
+            console.print(f"config {config}; tickets in {out / 'tickets'}")
+            console.print(
+                f"card terminal (simulated Ingenico, Concert protocol) on {terminal.path}"
+            )
+            await till.add_staff(config, console)
+            console.print()
             log = (out / "daemon.log").open("wb")
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "edge", "run", "--config", str(config)],
@@ -177,12 +189,19 @@ async def _play(port: int, kitchen: PrinterEmulator, pasta: PrinterEmulator) -> 
     ) as cloud:
         await cloud.subscribe(f"{base}/out/#", qos=1)
 
+        replies: dict[str, dict[str, Any]] = {}
+
         async def collect() -> None:
             async for msg in cloud.messages:
                 if msg.topic.value.endswith("/out/events"):
                     event = json.loads(bytes(msg.payload))  # type: ignore[arg-type,unused-ignore]
                     events.append(event)
                     console.print(_describe(event))
+                    changed.set()
+                elif msg.topic.value.endswith("/out/replies"):
+                    reply = json.loads(bytes(msg.payload))  # type: ignore[arg-type,unused-ignore]
+                    replies[reply.get("id")] = reply
+                    console.print(f"      reply {json.dumps(reply, ensure_ascii=False)}")
                     changed.set()
 
         async def wait(what: str, predicate: Any, timeout: float = 60) -> bool:
@@ -208,6 +227,14 @@ async def _play(port: int, kitchen: PrinterEmulator, pasta: PrinterEmulator) -> 
             console.print(f"\n[cyan]cloud → {title}[/cyan]")
             payload = order if isinstance(order, str) else json.dumps(order)
             await cloud.publish(f"{base}/in/orders", payload, qos=1)
+
+        async def command(title: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+            console.print(f"\n[cyan]cloud → {title}[/cyan]")
+            command_id = f"demo-{len(replies) + 1}-{name}"
+            doc = {"id": command_id, "name": name, "args": args}
+            await cloud.publish(f"{base}/in/commands", json.dumps(doc), qos=1)
+            await wait(f"the reply to {name}", lambda: command_id in replies)
+            return replies.get(command_id, {})
 
         collector = asyncio.create_task(collect(), name="demo-collector")
         try:
@@ -273,6 +300,7 @@ async def _play(port: int, kitchen: PrinterEmulator, pasta: PrinterEmulator) -> 
                 "the release and its tickets",
                 lambda: count("order.printed", order_id=scheduled["id"]) >= 2,
             )
+            ok &= await till.play(command, wait, count, burger["id"], console)
             await kitchen.wait_for_jobs(len(kitchen.jobs))
             await pasta.wait_for_jobs(len(pasta.jobs))
         finally:
