@@ -114,8 +114,9 @@ def problems(job: bytes, encoding: str, allowed: Iterable[bytes]) -> list[str]:
             f"cuts {decoded.cuts}, code pages {decoded.code_pages}, "
             f"drawer kicks {decoded.drawer_kicks}"
         )
-    if job.count(INIT) != 1:
-        found.append(f"{job.count(INIT)} ESC @ in one job")
+    inits = sum(1 for frame in frames(job) if frame == INIT)  # not the dots of a raster line
+    if inits != 1:
+        found.append(f"{inits} ESC @ in one job")
     return found
 
 
