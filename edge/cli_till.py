@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from edge.cli import _config_option, _json_option, ask_daemon_if_running, emit, fail, load
+from edge.cli import _config_option, _json_option, emit, fail, load
 from edge.config import Config, PrinterConfig
 
 T = TypeVar("T")
@@ -59,8 +59,24 @@ def _local(config: Config, as_json: bool, call: Callable[[Any], Awaitable[T]]) -
 def _through_daemon_or_here(
     config: Config, as_json: bool, command: str, args: dict[str, Any]
 ) -> dict[str, Any]:
-    reply = ask_daemon_if_running(config, command, args, as_json=as_json, timeout=_DAEMON_TIMEOUT_S)
-    if reply is None:
+    """Through the running daemon; here only when no daemon listens at all. A daemon that
+    took the request and did not answer may have done it: doing it again here could open the
+    drawer twice (or count a wrong PIN twice)."""
+    from edge.control import ControlAccessError, call, listening
+    from edge.errors import DaemonNotRunningError
+
+    path = config.control_socket_path
+    try:
+        reply = asyncio.run(call(path, command, args, timeout=_DAEMON_TIMEOUT_S))
+    except ControlAccessError as err:
+        fail(as_json, str(err))
+    except DaemonNotRunningError as err:
+        if asyncio.run(listening(path)):
+            fail(
+                as_json,
+                f"{err}; it may have been done: look at `edge audit` (and `edge payments "
+                "show`) before trying again",
+            )
         return _local(config, as_json, lambda till: till.carry_out(command, args))
     if not reply.get("ok"):
         error = reply.get("error") or {}

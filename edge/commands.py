@@ -48,6 +48,9 @@ class CommandContext:
     snapshot: Callable[[], dict[str, Any]] = dict
     # commands this daemon carries out later and answers when done (`menu_sync` with a POS)
     deferred: frozenset[str] = frozenset()
+    # The PINs of deferred commands, by command id, held in memory only: a PIN is never
+    # written to the database. Whoever carries a command out pops its PIN.
+    pins: dict[str, str] = field(default_factory=dict)
 
 
 class CommandError(Exception):
@@ -83,6 +86,9 @@ def run_command(
     if row is not None:
         return Reply(json.loads(row[0]))
     if name in ctx.deferred and reply_to is not None:
+        args = dict(args)
+        if "pin" in args:  # held in memory: never written down
+            ctx.pins.setdefault(command_id, args.pop("pin"))
         conn.execute(
             "INSERT INTO deferred_commands (id, name, args, reply_topic, correlation, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -122,6 +128,19 @@ def deferred_waiting(conn: sqlite3.Connection, name: str) -> list[str]:
         "SELECT id FROM deferred_commands WHERE name = ? ORDER BY received_at, id", (name,)
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def without_pins(payload: bytes) -> bytes:
+    """A command's payload with any PIN in its args replaced (for what is kept of it)."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be a command
+        return payload
+    args = doc.get("args") if isinstance(doc, dict) else None
+    if not isinstance(args, dict) or "pin" not in args:
+        return payload
+    doc["args"] = {**args, "pin": "[removed]"}
+    return json.dumps(doc, ensure_ascii=False).encode()
 
 
 def deferred_commands(

@@ -85,6 +85,11 @@ class ControlServer:
             writer.close()
 
 
+async def listening(path: Path) -> bool:
+    """Whether a daemon listens on its control socket (it may be too busy to answer)."""
+    return await _answers(path)
+
+
 async def _answers(path: Path) -> bool:
     """Whether something listens on the socket at `path` (a stale file refuses connections)."""
     try:

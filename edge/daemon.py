@@ -189,11 +189,13 @@ class Daemon:
             if connector is not None
             else None
         )
+        pins: dict[str, str] = {}  # a deferred command's PIN, in memory only
         self.till = Till(
             self.db,
             config,
             {p.name: self.workers[p.name] for p in config.printers if p.cash_drawer},
             self._outgoing_queued,  # its events, and the replies to its commands
+            pins=pins,
         )
         self.commands = CommandContext(
             store_id=config.store.id,
@@ -201,6 +203,7 @@ class Daemon:
             routes=self.routes,
             snapshot=self.snapshot,
             deferred=TILL_COMMANDS | ({"menu_sync"} if self.menu_sync else set()),
+            pins=pins,
         )
         self.link: CloudLink | None = None
         cloud = config.cloud
@@ -291,6 +294,11 @@ class Daemon:
     async def _control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
         command_id = "local-" + ulid()
         if command in TILL_COMMANDS:  # `edge drawer open`, `edge payments resolve`
+            if command in ("pay", "refund"):
+                # The socket gives up on a request after 30 s: a payment cancelled with the
+                # customer at the terminal would be UNKNOWN. Payments come from the cloud.
+                reason = f"{command} is taken from the cloud (MQTT), not the control socket"
+                return Reply.failure(command_id, "invalid_args", reason).document
             return (await self.till.reply(command_id, command, args)).document
         if command == "menu_sync" and self.menu_sync is not None:
             try:  # `edge menu sync` while the daemon runs: answered when the sync ends

@@ -20,7 +20,7 @@ import pydantic_core
 
 from edge import outbox
 from edge.cloud.topics import Topics
-from edge.commands import CommandContext, Reply, ReplyTo, run_command
+from edge.commands import CommandContext, Reply, ReplyTo, run_command, without_pins
 from edge.db.faults import storage_fault
 from edge.orders.intake import Intake, Lifecycle, apply_order
 from edge.orders.model import INT64_MAX, Order, Timestamp
@@ -312,7 +312,10 @@ def _reject(
         " VALUES (?, ?, ?, ?, ?)",
         (
             msg.topic,
-            msg.payload[:_MAX_DEAD_LETTER],
+            # A command's PIN is never kept, even in a refused command.
+            (without_pins(msg.payload) if item.kind == "command" else msg.payload)[
+                :_MAX_DEAD_LETTER
+            ],
             item.reason,
             json.dumps(item.errors),
             time.time(),

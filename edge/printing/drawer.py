@@ -68,6 +68,12 @@ class DrawerKicks:
         try:
             async with asyncio.timeout(deadline_s):
                 return await asyncio.shield(kick.done)
+        except asyncio.CancelledError:
+            # The caller is gone (shut-down, a client that hung up): a kick not yet taken
+            # must never be sent later, with nobody told the drawer opened.
+            if kick.state is KickState.WAITING:
+                kick.state = KickState.WITHDRAWN
+            raise
         except TimeoutError:
             if kick.state is KickState.WAITING:
                 kick.state = KickState.WITHDRAWN

@@ -105,6 +105,9 @@ class StaffBook:
         self.db = db
         self.clock = clock
         self.policy = policy or LockoutPolicy()
+        # One PIN check at a time: checks sent all at once would each read the lockout
+        # state before any of them counted its failure, and guess past the lockout.
+        self._checking = asyncio.Lock()
 
     async def add(self, name: str, role: Role, pin: str, *, actor: str = audit.TECHNICIAN) -> Staff:
         """Add a person; StaffExists, PinInUse, InvalidPin, InvalidStaffName. Audited."""
@@ -236,8 +239,13 @@ class StaffBook:
 
         Raises LockedOut, UnknownStaff, WrongPin (each wrong PIN counts against the box and
         the person named) or Forbidden (right PIN, role too low). Costs one argon2
-        verification per candidate: every staff member when `name` is None.
+        verification per candidate: every staff member when `name` is None. Checks run one
+        at a time.
         """
+        async with self._checking:
+            return await self._verify(name, pin, needed)
+
+    async def _verify(self, name: str | None, pin: str, needed: Role) -> Staff:
         now = self.clock()
         try:
             check_pin(pin)

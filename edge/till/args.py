@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,19 @@ REASON_MAX = 200
 
 def _invalid(message: str) -> TillError:
     return TillError(TillErrorCode.INVALID_ARGS, message)
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # CONTRACT's identifiers (order ids…)
+
+
+def identifier(args: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    """An id argument: 1 to 64 of `A-Z a-z 0-9 _ . : -` ("" when optional and absent)."""
+    value = args.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise _invalid(f"argument {key!r} must be an id of 1 to 64 letters, digits or _.:-")
+    return value
 
 
 def text(args: Mapping[str, Any], key: str, *, required: bool = True, limit: int = 128) -> str:
@@ -77,12 +91,12 @@ class PayArgs:
         value = amount(args)
         assert value is not None
         return cls(
-            order_id=text(args, "order_id"),
+            order_id=identifier(args, "order_id"),
             amount=value,
             currency=currency(args),
             pin=pin(args),
             method=Method(method),
-            printer=text(args, "printer", required=False),
+            printer=identifier(args, "printer", required=False),
         )
 
 
@@ -98,10 +112,10 @@ class RefundArgs:
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> RefundArgs:
         return cls(
-            payment_id=text(args, "payment_id"),
+            payment_id=identifier(args, "payment_id"),
             amount=amount(args, required=False),
             pin=pin(args),
-            printer=text(args, "printer", required=False),
+            printer=identifier(args, "printer", required=False),
         )
 
 
@@ -119,7 +133,7 @@ class ResolveArgs:
         if outcome not in (PaymentState.APPROVED.value, PaymentState.DECLINED.value):
             raise _invalid("argument 'as' must be 'approved' or 'declined'")
         return cls(
-            payment_id=text(args, "payment_id"), outcome=PaymentState(outcome), pin=pin(args)
+            payment_id=identifier(args, "payment_id"), outcome=PaymentState(outcome), pin=pin(args)
         )
 
 
@@ -136,5 +150,5 @@ class DrawerArgs:
         return cls(
             pin=pin(args),
             reason=text(args, "reason", limit=REASON_MAX).strip(),
-            printer=text(args, "printer", required=False),
+            printer=identifier(args, "printer", required=False),
         )

@@ -81,7 +81,7 @@ class PaymentDesk:
             cashier = await check_pin(self.staff, req.pin, Role.CASHIER)
 
             def intent(conn: sqlite3.Connection) -> Payment:
-                ledger.check_order(conn, req.order_id)
+                ledger.check_order(conn, req.order_id, req.amount)
                 record = ledger.record_cash if req.method is Method.CASH else _start_card
                 return record(
                     conn,
@@ -107,7 +107,7 @@ class PaymentDesk:
             supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR)
 
             def intent(conn: sqlite3.Connection) -> Payment:
-                original = _refundable(conn, req.payment_id, req.amount)
+                original, left = _refundable(conn, req.payment_id, req.amount)
                 if original.method is Method.CARD and self.terminal is None:
                     raise TillError(
                         TillErrorCode.NO_TERMINAL, "no payment terminal ([card_reader])"
@@ -117,7 +117,7 @@ class PaymentDesk:
                     conn,
                     kind=PaymentKind.REFUND,
                     order_id=original.order_id,
-                    amount=req.amount or original.amount,
+                    amount=req.amount or left,
                     currency=original.currency,
                     staff=supervisor.name,
                     now=self.clock(),
@@ -146,9 +146,23 @@ class PaymentDesk:
     # ---- the terminal ---------------------------------------------------------------------
 
     async def _at_terminal(self, payment: Payment, kind: TransactionKind) -> dict[str, Any]:
-        assert self.terminal is not None
         self.running = payment
         self.idle.clear()
+        try:  # idle again once the outcome is stored: a shut-down waits for both
+            recorded, error = await self._terminal_outcome(payment, kind)
+        finally:
+            self.running = None
+            self.idle.set()
+        log.info("payment %s: %s (%s)", payment.id, recorded.state, recorded.detail or "-")
+        if error is not None:
+            raise error
+        return _public(recorded)
+
+    async def _terminal_outcome(
+        self, payment: Payment, kind: TransactionKind
+    ) -> tuple[Payment, TillError | None]:
+        """Run the payment on the terminal and store its outcome (even when cancelled)."""
+        assert self.terminal is not None
         state, detail, result = PaymentState.UNKNOWN, "", None
         error: TillError | None = None
         try:
@@ -177,14 +191,9 @@ class PaymentDesk:
         except Exception:  # a bug after bytes may have gone: never "declined"
             log.exception("payment %s: unexpected failure at the terminal", payment.id)
             detail = "internal error during the payment"
-        finally:
-            self.running = None
-            self.idle.set()
-        recorded = await self._record(payment, state, detail, result)
-        log.info("payment %s: %s (%s)", payment.id, recorded.state, detail or "-")
-        if error is not None:
-            raise error
-        return _public(recorded)
+        # Shielded: a shut-down arriving now must not drop an outcome the terminal gave.
+        recorded = await asyncio.shield(self._record(payment, state, detail, result))
+        return recorded, error
 
     async def _record(
         self,
@@ -245,7 +254,10 @@ def _start_card(conn: sqlite3.Connection, **fields: Any) -> Payment:
     return ledger.start(conn, method=Method.CARD, **fields)
 
 
-def _refundable(conn: sqlite3.Connection, payment_id: str, amount: int | None) -> Payment:
+def _refundable(
+    conn: sqlite3.Connection, payment_id: str, amount: int | None
+) -> tuple[Payment, int]:
+    """The approved payment to refund, and what is left of it to refund."""
     original = ledger.get(conn, payment_id)
     if original is None:
         raise TillError(TillErrorCode.NOT_FOUND, f"no payment {payment_id}")
@@ -266,7 +278,7 @@ def _refundable(conn: sqlite3.Connection, payment_id: str, amount: int | None) -
             TillErrorCode.INVALID_ARGS,
             f"payment {payment_id} has {left} left to refund (of {original.amount})",
         )
-    return original
+    return original, left
 
 
 def _public(payment: Payment) -> dict[str, Any]:

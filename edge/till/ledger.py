@@ -173,8 +173,9 @@ def unresolved(conn: sqlite3.Connection) -> list[Payment]:
     return [_payment(r) for r in rows]
 
 
-def check_order(conn: sqlite3.Connection, order_id: str) -> None:
-    """Refuse a payment the order does not need, or one that could take its money twice."""
+def check_order(conn: sqlite3.Connection, order_id: str, amount: int) -> None:
+    """Refuse a payment the order does not need, one that could take its money twice, or
+    one for more than a known order still owes."""
     row = conn.execute("SELECT payload FROM orders WHERE id = ?", (order_id,)).fetchone()
     total: int | None = None
     if row is not None:
@@ -198,6 +199,11 @@ def check_order(conn: sqlite3.Connection, order_id: str) -> None:
     if taken and (total is None or taken >= total):
         raise TillError(
             TillErrorCode.ALREADY_PAID, f"order {order_id} is already paid at this till ({taken})"
+        )
+    if isinstance(total, int) and amount > total - taken:
+        raise TillError(
+            TillErrorCode.INVALID_ARGS,
+            f"order {order_id} still owes {total - taken}, not {amount}",
         )
 
 

@@ -70,9 +70,12 @@ class Till:
         on_events: Callable[[], None],
         *,
         terminal: Terminal | None = None,
+        pins: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
+        # the PINs of the deferred commands, held in memory by edge.commands (never stored)
+        self.pins = pins if pins is not None else {}
         self.on_events = on_events
         self.clock = clock
         self.staff = StaffBook(db, clock=clock, policy=lockout_policy(config))
@@ -139,16 +142,7 @@ class Till:
             waiting = deferred_commands(conn, TILL_COMMANDS)
             for command_id, name, _args in waiting:
                 started = ledger.of_command(conn, command_id) if name in _PAYING else None
-                if started is not None:
-                    reply = Reply.success(
-                        command_id, {"payment_id": started.id, "outcome": started.state.value}
-                    )
-                else:
-                    reply = Reply.failure(
-                        command_id,
-                        TillErrorCode.INTERRUPTED.value,
-                        f"the daemon restarted before {name} was carried out: nothing was done",
-                    )
+                reply = _after_restart(command_id, name, started)
                 finish_deferred(conn, command_id, reply)
             return len(unknown) + len(waiting)
 
@@ -171,7 +165,11 @@ class Till:
                 for command_id, name, args in waiting:
                     if command_id not in self._handling:
                         self._handling.add(command_id)
-                        group.create_task(self._answer(command_id, name, args), name=f"till-{name}")
+                        pin = self.pins.pop(command_id, None)
+                        given = args if pin is None else {**args, "pin": pin}
+                        group.create_task(
+                            self._answer(command_id, name, given), name=f"till-{name}"
+                        )
                 await self.wake.wait(mark, 60.0 if waiting else None)
 
     async def _answer(self, command_id: str, name: str, args: dict[str, Any]) -> None:
@@ -206,3 +204,23 @@ class Till:
             "paying": running.id if running is not None else None,
             "drawers": sorted(self.drawers.printers),
         }
+
+
+def _after_restart(command_id: str, name: str, payment: ledger.Payment | None) -> Reply:
+    """The reply to a till command the daemon stopped before answering."""
+    if payment is not None and payment.state is ledger.PaymentState.FAILED:
+        return Reply.failure(
+            command_id,
+            TillErrorCode.NO_TERMINAL.value,
+            f"the terminal did not take the payment: {payment.detail or 'not charged'}",
+        )
+    if payment is not None:
+        return Reply.success(command_id, {"payment_id": payment.id, "outcome": payment.state.value})
+    if name in _PAYING:
+        message = f"the daemon restarted before {name} reached the terminal: nothing was charged"
+    else:
+        message = (
+            f"the daemon restarted while carrying out {name}: whether it was done is in the "
+            "audit log (edge audit) and payment_status"
+        )
+    return Reply.failure(command_id, TillErrorCode.INTERRUPTED.value, message)

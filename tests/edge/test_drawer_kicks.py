@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from drivers.emulator import PrinterEmulator
-from edge.printing.drawer import DrawerUnavailableError
+from edge.printing.drawer import DrawerKicks, DrawerUnavailableError
 from edge.printing.render import DrawerSettings, PrinterSettings
+from edge.wakeup import Wakeup
 from tests.support.print_rig import PrintRig
 
 DEADLINE_S = 10.0
@@ -118,3 +119,16 @@ async def test_a_printer_without_a_drawer_refuses_a_kick(
             await asyncio.wait_for(rig.workers["counter"].kick_drawer(DEADLINE_S), DEADLINE_S)
         events = await rig.events("printer.status")
     assert all("drawer_open" not in e.data for e in events)
+
+
+async def test_a_kick_whose_caller_is_gone_is_never_sent() -> None:
+    kicks = DrawerKicks(DrawerSettings())
+    asking = asyncio.create_task(kicks.kick(Wakeup(), DEADLINE_S))
+    await asyncio.sleep(0)  # a turn of the loop: the kick is queued
+    assert kicks.pending()
+
+    asking.cancel()  # a shut-down, or a client that hung up
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    assert kicks.take() is None

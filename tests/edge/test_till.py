@@ -15,7 +15,7 @@ import pytest
 
 from drivers.concert import ConcertTerminal, ConcertTimeouts, TransactionKind
 from drivers.concert.simulator import ConcertTerminalSim, Script
-from edge.commands import Reply, finish_deferred
+from edge.commands import CommandContext, Reply, ReplyTo, finish_deferred, run_command, without_pins
 from edge.config import Config
 from edge.db import Database, Durability
 from edge.printing.drawer import DrawerUnavailableError, DrawerWatch
@@ -211,12 +211,24 @@ async def test_a_supervisor_resolves_an_unknown_payment_a_cashier_cannot(rig: Ri
 async def test_after_a_crash_the_intent_is_unknown_and_its_command_answered(rig: Rig) -> None:
     # What a SIGKILL leaves: the intent written, its command stored and not answered.
     def crashed(conn: sqlite3.Connection) -> None:
-        for command_id in ("cmd_paying", "cmd_never_started"):
+        for command_id in ("cmd_paying", "cmd_never_started", "cmd_failed"):
             conn.execute(
                 "INSERT INTO deferred_commands (id, name, args, reply_topic, received_at)"
                 " VALUES (?, 'pay', '{}', 'replies', 0)",
                 (command_id,),
             )
+        failed = ledger.start(
+            conn,
+            kind=ledger.PaymentKind.PAYMENT,
+            method=ledger.Method.CARD,
+            order_id="ord_2",
+            amount=500,
+            currency="EUR",
+            staff="alice",
+            now=0.5,
+            command_id="cmd_failed",
+        )
+        ledger.finish(conn, failed.id, ledger.PaymentState.FAILED, now=0.6, detail="no port")
         ledger.start(
             conn,
             kind=ledger.PaymentKind.PAYMENT,
@@ -233,13 +245,17 @@ async def test_after_a_crash_the_intent_is_unknown_and_its_command_answered(rig:
 
     await rig.till.recover()
 
-    assert await rig.rows("SELECT state FROM payments") == [("unknown",)]
+    assert await rig.rows("SELECT state FROM payments ORDER BY started_at") == [
+        ("failed",),
+        ("unknown",),
+    ]
     replies = dict(await rig.rows("SELECT id, reply FROM commands"))
+    assert json.loads(replies["cmd_failed"])["ok"] is False  # not an outcome of the contract
     assert json.loads(replies["cmd_paying"])["result"]["outcome"] == "unknown"
     assert json.loads(replies["cmd_never_started"])["error"]["code"] == "interrupted"
     assert await rig.rows("SELECT id FROM deferred_commands") == []
     assert rig.sim.received == bytearray()  # nothing retried
-    assert [t for t, _ in await rig.events("payment.")] == ["payment.unknown"]
+    assert [t for t, _ in await rig.events("payment.")] == ["payment.failed", "payment.unknown"]
 
 
 async def test_a_cash_sale_opens_the_drawer_as_a_sale(rig: Rig) -> None:
@@ -300,6 +316,29 @@ async def test_repeated_wrong_pins_lock_the_drawer_out(rig: Rig) -> None:
     assert rig.drawer.kicks == 0
 
 
+async def test_wrong_pins_sent_all_at_once_still_lock_the_box(rig: Rig) -> None:
+    wrong = {"reason": "guessing", "pin": "1111"}
+    guesses = [rig.till.carry_out("drawer_open", {**wrong, "pin": f"{1000 + i}"}) for i in range(8)]
+
+    refused = await asyncio.gather(*guesses, return_exceptions=True)
+
+    assert all(isinstance(r, TillError) for r in refused)
+    with pytest.raises(TillError) as locked:
+        await rig.till.carry_out("drawer_open", {"reason": "x", "pin": SUPERVISOR_PIN})
+    assert "locked" in str(locked.value)
+    assert rig.drawer.kicks == 0
+
+
+async def test_more_than_a_known_order_owes_is_refused(rig: Rig) -> None:
+    await _store_order(rig.db, "ord_counter_9", {"totals": {"total": 1000}})
+
+    with pytest.raises(TillError) as refused:
+        await rig.pay(order_id="ord_counter_9", amount=1001)
+
+    assert refused.value.code is TillErrorCode.INVALID_ARGS
+    assert rig.sim.received == bytearray()
+
+
 async def test_a_card_refund_needs_a_supervisor_and_goes_as_a_credit(rig: Rig) -> None:
     paid = await rig.pay()
     ask = {"payment_id": paid["payment_id"], "amount": 500}
@@ -320,6 +359,18 @@ async def test_a_card_refund_needs_a_supervisor_and_goes_as_a_credit(rig: Rig) -
         await rig.till.carry_out("refund", {**ask, "amount": 800, "pin": SUPERVISOR_PIN})
     assert too_much.value.code is TillErrorCode.INVALID_ARGS
 
+    rest = await rig.till.carry_out(
+        "refund", {"payment_id": paid["payment_id"], "pin": SUPERVISOR_PIN}
+    )
+
+    assert rest["amount"] == 750  # what is left, not the whole payment again
+    assert [r.amount_minor for r in rig.sim.decoded] == [1250, 500, 750]
+    with pytest.raises(TillError) as nothing_left:
+        await rig.till.carry_out(
+            "refund", {"payment_id": paid["payment_id"], "pin": SUPERVISOR_PIN}
+        )
+    assert nothing_left.value.code is TillErrorCode.INVALID_ARGS
+
 
 @pytest.mark.parametrize(
     ("args", "code"),
@@ -330,6 +381,8 @@ async def test_a_card_refund_needs_a_supervisor_and_goes_as_a_credit(rig: Rig) -
         ({"pin": None}, TillErrorCode.INVALID_ARGS),
         ({"pin": -2468}, TillErrorCode.INVALID_ARGS),
         ({"method": "cheque"}, TillErrorCode.INVALID_ARGS),
+        ({"order_id": "ord 1; DROP"}, TillErrorCode.INVALID_ARGS),
+        ({"order_id": "o" * 65}, TillErrorCode.INVALID_ARGS),
     ],
 )
 async def test_bad_arguments_are_refused_before_anything(
@@ -362,6 +415,22 @@ async def test_a_reply_is_stored_for_copies_of_the_command(rig: Rig) -> None:
     await rig.db.write(lambda c: finish_deferred(c, "cmd_1", reply), Durability.FULL)
     [(stored,)] = await rig.rows("SELECT reply FROM commands WHERE id = 'cmd_1'")
     assert Reply(json.loads(stored)).document == reply.document
+
+
+async def test_a_deferred_command_keeps_its_pin_in_memory_only(rig: Rig) -> None:
+    ctx = CommandContext(store_id="st", version="0", routes=(), deferred=frozenset({"pay"}))
+    args = {"order_id": "o1", "amount": 100, "currency": "EUR", "pin": CASHIER_PIN}
+
+    def receive(conn: sqlite3.Connection) -> Reply | None:
+        return run_command(conn, ctx, "cmd_9", "pay", args, ReplyTo("replies"))
+
+    assert await rig.db.write(receive, Durability.FULL) is None
+    [(stored,)] = await rig.rows("SELECT args FROM deferred_commands")
+    assert CASHIER_PIN not in stored
+    assert ctx.pins == {"cmd_9": CASHIER_PIN}
+    refused = b'{"id": "c1", "name": "pay", "args": {"pin": "2468", "amount": "x"}}'
+    assert b"2468" not in without_pins(refused)
+    assert without_pins(b"not json") == b"not json"
 
 
 def test_an_open_drawer_is_reported_once_when_left_open_too_long() -> None:
