@@ -88,6 +88,23 @@ class TimedEmulator(PrinterEmulator):
         super()._received(connection, data)
 
 
+def start_broker(work: Path, *settings: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """A private mosquitto on a free loopback port, its config in `work` (plus `settings`
+    lines); its port and process. Then `wait_broker`."""
+    port = free_port()
+    (work / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        # Without it mosquitto's Nagle meets the client's delayed ACK and adds up to 40 ms to a
+        # message that follows an acknowledgement; latency-minded brokers set it.
+        "set_tcp_nodelay true\n" + "".join(f"{line}\n" for line in settings)
+    )
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker = subprocess.Popen(
+        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
+    )
+    return port, broker
+
+
 async def wait_broker(port: int, proc: subprocess.Popen[bytes]) -> None:
     for _ in range(400):
         with contextlib.suppress(OSError):
@@ -336,18 +353,7 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="edge-bench-"))
-    port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
-        # Without it mosquitto's Nagle meets the client's delayed ACK and adds up to 40 ms to a
-        # message that follows an acknowledgement; latency-minded brokers set it.
-        "set_tcp_nodelay true\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = subprocess.Popen(
-        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
-    )
+    port, broker = start_broker(work, "max_queued_messages 1000000", "max_inflight_messages 1000")
     daemons: list[subprocess.Popen[bytes]] = []
     report: dict[str, Any] = {"n": args.n, "machine": {"cpus": os.cpu_count()}}
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import free_port, rss_kib, stop_started, wait_broker  # noqa: E402
+from bench import rss_kib, start_broker, stop_started, wait_broker  # noqa: E402
 
 from edge.pos.square_menu import CATALOG_TYPES  # noqa: E402
 
@@ -224,16 +224,8 @@ def daemon_config(work: Path, port: int, fake: dict[str, str]) -> Path:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="edge-menu-bench-"))
-    port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    procs: list[subprocess.Popen[Any]] = []
-    broker = subprocess.Popen(
-        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
-    )
-    procs.append(broker)
+    port, broker = start_broker(work)
+    procs: list[subprocess.Popen[Any]] = [broker]
     fake_proc = subprocess.Popen(
         [sys.executable, __file__, "--serve-fake", "--items", str(args.items),
          "--modifiers", str(args.modifiers), "--page-size", str(args.page_size),

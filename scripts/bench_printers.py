@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import bench_ble  # noqa: E402
-from bench import free_port, stop_started, wait_broker  # noqa: E402
+from bench import free_port, start_broker, stop_started, wait_broker  # noqa: E402
 
 from drivers.emulator import PrinterEmulator  # noqa: E402
 from tests.conftest import load_order  # noqa: E402
@@ -71,17 +71,9 @@ def figures_ms(values: list[float]) -> dict[str, float]:
 
 async def cloudprnt(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="edge-printers-bench-"))
-    broker_port, server_port = free_port(), free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "set_tcp_nodelay true\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    procs: list[subprocess.Popen[Any]] = []
-    broker = subprocess.Popen(
-        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
-    )
-    procs.append(broker)
+    server_port = free_port()
+    broker_port, broker = start_broker(work)
+    procs: list[subprocess.Popen[Any]] = [broker]
     try:
         await wait_broker(broker_port, broker)
         async with PrinterEmulator(name="kitchen") as emu:

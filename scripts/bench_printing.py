@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench import Counter as Arrivals  # noqa: E402
-from bench import burst, free_port, order_payload, subscriber, wait_broker  # noqa: E402
+from bench import burst, free_port, order_payload, start_broker, subscriber, wait_broker  # noqa: E402
 
 from drivers.emulator import PrinterEmulator  # noqa: E402
 from drivers.escpos import encode  # noqa: E402
@@ -244,15 +244,7 @@ async def measure_edge(
 ) -> tuple[dict[str, Any], list[bytes]]:
     """(a): returns the result and the tickets rendered the daemon's way."""
     work = Path(tempfile.mkdtemp(prefix="edge-bench-print-"))
-    port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    broker = subprocess.Popen(
-        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
-    )
+    port, broker = start_broker(work, "max_queued_messages 1000000", "max_inflight_messages 1000")
     daemon: subprocess.Popen[bytes] | None = None
     watcher: asyncio.Task[None] | None = None
     daemon_log = (work / "edge.log").open("wb")

@@ -34,7 +34,7 @@ import aiomqtt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench import free_port, stop_started, wait_broker  # noqa: E402
+from bench import start_broker, stop_started, wait_broker  # noqa: E402
 from bench_printers import figures_ms  # noqa: E402
 
 from drivers.concert.simulator import ConcertTerminalSim  # noqa: E402
@@ -114,17 +114,8 @@ def edge_command() -> list[str]:
 async def through_daemon(args: argparse.Namespace) -> dict[str, Any]:
     """(b) and (c)."""
     work = Path(tempfile.mkdtemp(prefix="edge-till-bench-"))
-    broker_port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "set_tcp_nodelay true\n"
-    )
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    procs: list[subprocess.Popen[Any]] = []
-    broker = subprocess.Popen(
-        [mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL
-    )
-    procs.append(broker)
+    broker_port, broker = start_broker(work)
+    procs: list[subprocess.Popen[Any]] = [broker]
     try:
         await wait_broker(broker_port, broker)
         async with ConcertTerminalSim() as sim, PrinterEmulator(name="counter") as emu:
@@ -177,7 +168,7 @@ async def measure(
 
         async def collect() -> None:
             async for msg in cloud.messages:
-                reply = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+                reply = json.loads(bytes(msg.payload))  # type: ignore[arg-type,unused-ignore]
                 replies[reply["id"]] = time.monotonic()
                 arrived.set()
 
