@@ -283,8 +283,10 @@ def _payment_status(conn: sqlite3.Connection, ctx: CommandContext, args: dict[st
             raise CommandError("not_found", f"no payment {payment_id}")
         return _without_card(payment.as_dict()), set()
     if order_id is not None:
+        # The latest payment's fields at the top (its outcome), then all of them.
         payments = [_without_card(p.as_dict()) for p in ledger.of_order(conn, order_id)]
-        return {"order_id": order_id, "payments": payments}, set()
+        latest = payments[-1] if payments else {}
+        return {**latest, "order_id": order_id, "payments": payments}, set()
     raise CommandError("invalid_args", "give 'payment_id' or 'order_id'")
 
 

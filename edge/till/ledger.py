@@ -102,6 +102,8 @@ class Payment:
         return {
             **self.event(),
             "state": self.state.value,
+            # the `pay` reply's word for it; a payment still at the terminal is "in_progress"
+            "outcome": "in_progress" if self.state is PaymentState.STARTED else self.state.value,
             "detail": self.detail,
             "masked_pan": self.masked_pan,
             "authorization_code": self.auth_code,

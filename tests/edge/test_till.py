@@ -417,6 +417,36 @@ async def test_a_reply_is_stored_for_copies_of_the_command(rig: Rig) -> None:
     assert Reply(json.loads(stored)).document == reply.document
 
 
+async def test_payment_status_by_payment_or_by_order(rig: Rig) -> None:
+    rig.sim.script = Script(rep="4970101234567890   A1B2C3")
+    paid = await rig.pay()
+    ctx = CommandContext(store_id="st", version="0", routes=())
+
+    by_id = await rig.db.write(lambda c: _status(c, ctx, "s1", payment_id=paid["payment_id"]))
+    by_order = await rig.db.write(lambda c: _status(c, ctx, "s2", order_id="ord_counter_1"))
+    missing = await rig.db.write(lambda c: _status(c, ctx, "s3", payment_id="pay_nope"))
+    neither = await rig.db.write(lambda c: _status(c, ctx, "s4"))
+
+    assert by_id["result"]["outcome"] == "approved"
+    assert by_id["result"]["staff"] == "alice"
+    assert "masked_pan" not in json.dumps(by_id)  # it stays on the box
+    assert by_order["result"]["outcome"] == "approved"
+    assert [p["payment_id"] for p in by_order["result"]["payments"]] == [paid["payment_id"]]
+    assert missing["error"]["code"] == "not_found"
+    assert neither["error"]["code"] == "invalid_args"
+    [(masked,)] = await rig.rows("SELECT masked_pan FROM payments")
+    assert masked is not None
+    assert "4970101234567890" not in masked  # the box keeps only the masked number
+
+
+def _status(
+    conn: sqlite3.Connection, ctx: CommandContext, command_id: str, **args: Any
+) -> dict[str, Any]:
+    reply = run_command(conn, ctx, command_id, "payment_status", args)
+    assert reply is not None
+    return reply.document
+
+
 async def test_a_deferred_command_keeps_its_pin_in_memory_only(rig: Rig) -> None:
     ctx = CommandContext(store_id="st", version="0", routes=(), deferred=frozenset({"pay"}))
     args = {"order_id": "o1", "amount": 100, "currency": "EUR", "pin": CASHIER_PIN}
