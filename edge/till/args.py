@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.concert import FrameError, currency_code
+from edge.staff import InvalidStaffName, check_name
 from edge.till.errors import TillError, TillErrorCode
 from edge.till.ledger import Method, PaymentState
 
@@ -52,6 +53,18 @@ def pin(args: Mapping[str, Any]) -> str:
     return text(args, "pin", limit=32)
 
 
+def staff_name(args: Mapping[str, Any]) -> str | None:
+    """Ours: `staff`, the person whose PIN this is (optional). Naming them makes their wrong
+    PINs count against them too (a person's lockout), not only against the box."""
+    value = args.get("staff")
+    if value is None:
+        return None
+    try:
+        return check_name(value) if isinstance(value, str) else check_name("")
+    except InvalidStaffName as err:
+        raise _invalid(f"argument 'staff': {err}") from err
+
+
 def amount(args: Mapping[str, Any], *, required: bool = True) -> int | None:
     """An amount in minor units, 1 to AMOUNT_MAX."""
     value = args.get("amount")
@@ -82,6 +95,7 @@ class PayArgs:
     pin: str
     method: Method
     printer: str
+    staff: str | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> PayArgs:
@@ -97,6 +111,7 @@ class PayArgs:
             pin=pin(args),
             method=Method(method),
             printer=identifier(args, "printer", required=False),
+            staff=staff_name(args),
         )
 
 
@@ -108,6 +123,7 @@ class RefundArgs:
     amount: int | None
     pin: str
     printer: str
+    staff: str | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> RefundArgs:
@@ -116,6 +132,7 @@ class RefundArgs:
             amount=amount(args, required=False),
             pin=pin(args),
             printer=identifier(args, "printer", required=False),
+            staff=staff_name(args),
         )
 
 
@@ -126,6 +143,7 @@ class ResolveArgs:
     payment_id: str
     outcome: PaymentState
     pin: str
+    staff: str | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> ResolveArgs:
@@ -133,7 +151,10 @@ class ResolveArgs:
         if outcome not in (PaymentState.APPROVED.value, PaymentState.DECLINED.value):
             raise _invalid("argument 'as' must be 'approved' or 'declined'")
         return cls(
-            payment_id=identifier(args, "payment_id"), outcome=PaymentState(outcome), pin=pin(args)
+            payment_id=identifier(args, "payment_id"),
+            outcome=PaymentState(outcome),
+            pin=pin(args),
+            staff=staff_name(args),
         )
 
 
@@ -144,6 +165,7 @@ class DrawerArgs:
     pin: str
     reason: str
     printer: str
+    staff: str | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> DrawerArgs:
@@ -151,4 +173,5 @@ class DrawerArgs:
             pin=pin(args),
             reason=text(args, "reason", limit=REASON_MAX).strip(),
             printer=identifier(args, "printer", required=False),
+            staff=staff_name(args),
         )

@@ -40,10 +40,11 @@ class Terminal(Protocol):
     ) -> PaymentResult: ...
 
 
-async def check_pin(staff: StaffBook, pin: str, role: Role) -> Staff:
-    """The person whose PIN this is, allowed `role`; TillError(forbidden) otherwise."""
+async def check_pin(staff: StaffBook, pin: str, role: Role, name: str | None = None) -> Staff:
+    """The person whose PIN this is (the one `name`d, when given), allowed `role`;
+    TillError(forbidden) otherwise."""
     try:
-        return await staff.verify(None, pin, role)
+        return await staff.verify(name, pin, role)
     except PinRefused as err:
         raise TillError(TillErrorCode.FORBIDDEN, str(err)) from err
 
@@ -78,7 +79,7 @@ class PaymentDesk:
         if req.method is Method.CARD and self.terminal is None:
             raise TillError(TillErrorCode.NO_TERMINAL, "no payment terminal ([card_reader])")
         async with self._one_at_a_time():
-            cashier = await check_pin(self.staff, req.pin, Role.CASHIER)
+            cashier = await check_pin(self.staff, req.pin, Role.CASHIER, req.staff)
 
             def intent(conn: sqlite3.Connection) -> Payment:
                 ledger.check_order(conn, req.order_id, req.amount)
@@ -104,7 +105,7 @@ class PaymentDesk:
         """`refund` (ours): money back for an approved payment; a supervisor's PIN."""
         req = RefundArgs.parse(args)
         async with self._one_at_a_time():
-            supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR)
+            supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR, req.staff)
 
             def intent(conn: sqlite3.Connection) -> Payment:
                 original, left = _refundable(conn, req.payment_id, req.amount)
@@ -134,7 +135,7 @@ class PaymentDesk:
     async def resolve(self, args: dict[str, Any]) -> dict[str, Any]:
         """`payment_resolve` (ours): a supervisor says how an UNKNOWN payment ended."""
         req = ResolveArgs.parse(args)
-        supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR)
+        supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR, req.staff)
         payment = await self.db.write(
             lambda c: ledger.resolve(c, req.payment_id, req.outcome, supervisor.name, self.clock()),
             Durability.FULL,

@@ -110,7 +110,7 @@ class Till:
         """`drawer_open`: without a sale, only a supervisor opens the drawer."""
         req = DrawerArgs.parse(args)
         self.drawers.pick(req.printer)  # no drawer: said before a PIN is spent
-        supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR)
+        supervisor = await check_pin(self.staff, req.pin, Role.SUPERVISOR, req.staff)
         return await self.drawers.open(supervisor.name, req.reason, req.printer)
 
     async def reply(self, command_id: str, name: str, args: dict[str, Any]) -> Reply:

@@ -496,3 +496,26 @@ async def _store_order(db: Database, order_id: str, changes: dict[str, Any]) -> 
         ),
         Durability.FULL,
     )
+
+
+async def test_naming_the_person_locks_that_person_out_not_the_box(tmp_path: Path) -> None:
+    config = Config.model_validate(
+        {"store": {"id": "st_test"}, "staff": {"lockout_after": 3, "box_lockout_after": 10}}
+    )
+    async with Database(tmp_path / "edge.db") as db:
+        drawer = FakeDrawerPrinter()
+        till = Till(db, config, {"counter": drawer}, lambda: None)
+        await till.staff.add("alice", Role.SUPERVISOR, CASHIER_PIN)
+        await till.staff.add("bob", Role.SUPERVISOR, SUPERVISOR_PIN)
+        ask = {"reason": "float count", "staff": "bob"}
+        for _ in range(3):
+            with pytest.raises(TillError):
+                await till.carry_out("drawer_open", {**ask, "pin": "1111"})
+
+        with pytest.raises(TillError) as locked:
+            await till.carry_out("drawer_open", {**ask, "pin": SUPERVISOR_PIN})
+        opened = await till.carry_out("drawer_open", {"reason": "x", "pin": CASHIER_PIN})
+
+    assert "locked" in str(locked.value)
+    assert opened["opened"] is True  # alice: the box is not locked
+    assert drawer.kicks == 1
